@@ -1,0 +1,235 @@
+"""One filing file (bytes) -> a `ParsedFiling`: clean text, numbers, sections, chunks.
+
+Pure: it takes bytes and returns data; the pipeline does the reading and
+writing. Every way a file can be unusable raises `FilingRejected` with the
+stage and a short reason, which the pipeline turns into a `rejects` row.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl import ETL_VERSION
+from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
+from etl.metadata import FilingMeta, MetadataError, filing_meta
+from etl.numbers import (
+    CellRole, Number, find_numbers, is_per_share_label, is_shares_label, strip_markers, table_context,
+)
+from etl.sanitize import Block, TableBlock, TextBlock, html_to_blocks
+from etl.tables import visible
+
+HTML_SUFFIXES = (".htm", ".html", ".xhtml", ".htm.gz", ".html.gz", ".xhtml.gz")
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+WHOLE_DOCUMENT_SECTION = "document"
+
+_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
+_TAG_RE = re.compile(rb"<\s*[A-Za-z!?/]")
+_NUMBER_CELL_RE = re.compile(r"^[\s$£€(\-−–—]*(?:US)?[$£€]?[\s(\-−–]*[\d.,]+\s*%?\)?\s*%?$|^[—–―-]+$")
+_HAS_DIGIT_OR_DASH = re.compile(r"[\d—–―-]")
+_CAPTION_CHARS = 400
+
+
+class FilingRejected(Exception):
+    """A file that cannot become a filing; stage and reason go to `rejects`."""
+
+    def __init__(self, stage: str, reason: str, detail: str):
+        super().__init__(f"{stage}/{reason}: {detail}")
+        self.stage = stage
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class ParsedFiling:
+    filing_id: str
+    content_sha256: str
+    meta: FilingMeta
+    encoding: str
+    text: str
+    numbers: list[Number]
+    blocks: list[Span]
+    sections: list[tuple[str, str, Span]]  # (section_id, title, span)
+    chunks: list[Chunk] = field(default_factory=list)
+    etl_version: str = ETL_VERSION
+
+
+def filing_id_for(sha256: str) -> str:
+    """Deterministic id: the same bytes always make the same filing."""
+    return sha256[:24]
+
+
+def decompress(raw: bytes, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            out = f.read(max_bytes + 1)
+    except (OSError, EOFError) as e:
+        raise FilingRejected("read", "bad_gzip", f"gzip stream is corrupt or truncated ({e}); re-download the file") from None
+    if len(out) > max_bytes:
+        raise FilingRejected("read", "too_large", f"decompresses to more than {max_bytes} bytes")
+    return out
+
+
+def decode_html(raw: bytes) -> tuple[str, str]:
+    """Text and encoding of an HTML file; binary files are refused, not guessed at."""
+    if not raw.strip():
+        raise FilingRejected("read", "empty_file", "the file is empty or only whitespace")
+    head = raw[:8192]
+    if head.startswith(b"%PDF"):
+        raise FilingRejected("decode", "not_html", "this is a PDF, not HTML; convert it or drop it")
+    if head.startswith((b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        raise FilingRejected("decode", "not_html", "this is a binary file (archive or image), not HTML")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise FilingRejected("decode", "bad_encoding", "UTF-16 byte-order mark but undecodable content") from None
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if controls > len(head) * 0.01:
+        raise FilingRejected("decode", "not_html", f"{controls} control bytes in the first {len(head)}: binary content")
+    if not _TAG_RE.search(raw[:65536]):
+        raise FilingRejected("decode", "not_html", "no HTML tags in the first 64 KiB")
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    m = _CHARSET_RE.search(raw[:4096])
+    if m:
+        enc = m.group(1).decode("ascii", "replace").lower()
+        try:
+            return raw.decode(enc), enc
+        except (LookupError, UnicodeDecodeError):
+            pass
+    # cp1252 is what EDGAR's pre-2010 filers mostly wrote; bytes it lacks map
+    # to U+FFFD instead of failing the file.
+    return raw.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _row_label(row: list[str]) -> str:
+    for cell in row:
+        v = visible(cell).strip()
+        if v and not _NUMBER_CELL_RE.match(v):
+            return v
+    return ""
+
+
+class _DocWriter:
+    """Accumulates blocks into the document text and number list."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.numbers: list[Number] = []
+        self.blocks: list[Span] = []
+        self.recent_prose: list[str] = []  # for table captions
+
+    def _shift(self, nums: list[Number], offset: int) -> None:
+        for n in nums:
+            self.numbers.append(Number(n.start + offset, n.end + offset, n.raw, n.value, n.kind, n.unit, n.scale))
+
+    def _open_block(self) -> int:
+        if self.parts:
+            self.parts.append("\n\n")
+            self.length += 2
+        return self.length
+
+    def add_prose(self, marked: str) -> None:
+        text, hints = strip_markers(marked)
+        start = self._open_block()
+        self._shift(find_numbers(text, hints), start)
+        self.parts.append(text)
+        self.length += len(text)
+        self.blocks.append(Span(start, self.length))
+        self.recent_prose = (self.recent_prose + [text])[-3:]
+
+    def add_table(self, grid: list[list[str]]) -> None:
+        header_text = " ".join(visible(c) for row in grid[:4] for c in row)
+        caption = " ".join(self.recent_prose)[-_CAPTION_CHARS:]
+        ctx = table_context(caption, header_text)
+        start = self._open_block()
+        lines: list[str] = []
+        line_start = start
+        for row in grid:
+            label = _row_label(row)
+            per_share = is_per_share_label(label)
+            shares = is_shares_label(label)
+            cells, cell_nums, pos = [], [], 0
+            for i, marked in enumerate(row):
+                text, hints = strip_markers(marked)
+                if i:
+                    pos += 3  # " | "
+                if hints or _HAS_DIGIT_OR_DASH.search(text):
+                    whole = bool(_NUMBER_CELL_RE.match(text))
+                    role = CellRole(ctx, per_share, shares, whole_cell=whole)
+                    cell_nums.append((pos, find_numbers(text, hints, role)))
+                cells.append(text)
+                pos += len(text)
+            joined = " | ".join(cells)
+            lead = len(joined) - len(joined.lstrip())
+            line = joined.strip()
+            if not line:
+                continue
+            if lines:
+                line_start += 1  # "\n"
+            for off, nums in cell_nums:
+                self._shift(nums, line_start + off - lead)
+            lines.append(line)
+            line_start += len(line)
+        text = "\n".join(lines)
+        self.parts.append(text)
+        self.length += len(text)
+        self.blocks.append(Span(start, self.length))
+        self.recent_prose = []
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def document_text(blocks: list[Block]) -> tuple[str, list[Number], list[Span]]:
+    """Join blocks into the document text (see the contract in etl/__init__.py)."""
+    w = _DocWriter()
+    for b in blocks:
+        if isinstance(b, TableBlock):
+            w.add_table(b.grid)
+        elif isinstance(b, TextBlock):
+            w.add_prose(b.text)
+    return w.text(), w.numbers, w.blocks
+
+
+def parse_filing(
+    raw: bytes,
+    path: Path,
+    sidecar: bytes | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    count_tokens: TokenCounter = approx_tokens,
+    max_bytes: int = MAX_INPUT_BYTES,
+) -> ParsedFiling:
+    """Parse one filing's bytes; raises FilingRejected for unusable input."""
+    if len(raw) > max_bytes:
+        raise FilingRejected("read", "too_large", f"{len(raw)} bytes is over the {max_bytes}-byte limit")
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        meta = filing_meta(path, sidecar)
+    except MetadataError as e:
+        raise FilingRejected("metadata", "bad_sidecar", str(e)) from None
+    content = decompress(raw, max_bytes)
+    html, encoding = decode_html(content)
+    try:
+        blocks = html_to_blocks(html)
+    except RecursionError:
+        raise FilingRejected("parse", "too_deep", "the HTML nests too deeply to parse") from None
+    text, numbers, spans = document_text(blocks)
+    if not text.strip():
+        raise FilingRejected("parse", "no_visible_text", "the HTML has no visible text after removing hidden content")
+    fid = filing_id_for(sha)
+    sections = [(WHOLE_DOCUMENT_SECTION, "Whole document", Span(0, len(text)))]
+    parsed = ParsedFiling(fid, sha, meta, encoding, text, numbers, spans, sections)
+    parsed.chunks = chunk_document(
+        fid, text, numbers, spans, [(sid, span) for sid, _, span in sections], max_tokens, count_tokens
+    )
+    return parsed

@@ -1,0 +1,395 @@
+"""Find the numbers in a piece of filing text and normalise them.
+
+Pure and shared: the ingest tags stored chunks with it, and the tokenizer uses
+it on new text (queries, benchmarks) so both paths read numbers identically.
+
+A `Number` covers the whole surface form (`$(1,234)`, `46.2%`, `$2.3 billion`,
+`September 28, 2024`), carries its signed, scaled value and a `kind`:
+amount, percent, per_share, count, year or date.
+
+Scale comes, in order of authority, from
+1. an inline-XBRL hint (the filer's own `scale` attribute on ix:nonFraction),
+2. a scale word after the number ("billion"),
+3. the table context ("in millions" in the caption), for cells that hold a
+   number and nothing else, except per-share rows and percentages.
+
+Inline-XBRL hints travel inside the text as markers written by the sanitiser:
+``\\x01<scale>|<format>\\x02<shown text>\\x03``; `strip_markers` removes them
+and returns their spans.
+"""
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+KINDS = ("amount", "percent", "per_share", "count", "year", "date")
+
+_CURRENCIES = {"$": "USD", "US$": "USD", "USD": "USD", "£": "GBP", "GBP": "GBP", "€": "EUR", "EUR": "EUR"}
+_SCALE_WORDS = {
+    "thousand": 3, "million": 6, "billion": 9, "trillion": 12,
+    "mn": 6, "bn": 9, "m": 6, "b": 9, "k": 3,
+}
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+_MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
+_MONTHS["sept"] = 9
+
+# One number with everything that belongs to its surface form.
+_NUMBER_RE = re.compile(
+    r"""
+    (?=[(\d$£€U.\-−–])          # cheap first-character filter
+    (?P<open>\()?
+    (?P<cur>US\$|\$|£|€)?
+    (?P<open2>\()?
+    (?P<minus>[-−–](?=[$£€]?\d|\.\d))?
+    (?P<cur2>\$|£|€)?
+    (?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
+    (?P<tail>
+        \s?%\)? | \)%? | \s(?:percent|per\ cent)\b\)?
+    )?
+    (?P<word>\s(?:thousand|million|billion|trillion)\b|\s?(?:mn|bn)\b|[MBK]\b)?
+    """,
+    re.VERBOSE,
+)
+_DATE_RE = re.compile(
+    r"\b(?P<month>January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?\s+(?P<day>\d{1,2}),\s*(?P<year>(?:19|20)\d{2})\b"
+)
+_MONTH_HINT = re.compile(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec")
+_DASH_ZERO = re.compile(r"^[—–―-]+$")
+_NUMBER_WORDS = {
+    w: i for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORDS.update({"no": 0, "none": 0, "nil": 0, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+                      "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100})
+_PER_SHARE_AFTER_RE = re.compile(r"\s+per\s+(?:diluted |basic |common |ordinary )?share", re.IGNORECASE)
+_MARKER_RE = re.compile(r"\x01([^\x02]*)\x02([^\x03]*)\x03")
+_STRAY_MARKERS = re.compile(r"[\x01\x02\x03]")
+_PER_SHARE_RE = re.compile(
+    r"per\s*[- ]?\s*(?:common |ordinary |diluted |basic |limited partnership )?(?:share|unit)|earnings per|\bEPS\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Number:
+    start: int
+    end: int
+    raw: str
+    value: float
+    kind: str
+    unit: str | None
+    scale: int
+
+
+@dataclass(frozen=True)
+class Hint:
+    """An inline-XBRL fact's span in marker-free text, with its scale and format."""
+    start: int
+    end: int
+    scale: int | None
+    fmt: str
+
+
+@dataclass(frozen=True)
+class TableContext:
+    """What a table's caption says about the numbers in its cells."""
+    scale: int = 0
+    currency: str | None = None
+    share_scale: int | None = None  # "shares in thousands" inside a millions table
+
+
+@dataclass(frozen=True)
+class CellRole:
+    """Where a piece of table text sits: the context of its table and row."""
+    table: TableContext
+    per_share_row: bool = False
+    shares_row: bool = False
+    whole_cell: bool = True
+
+
+def strip_markers(text: str) -> tuple[str, list[Hint]]:
+    """Remove inline-XBRL markers, returning clean text and the hints' spans."""
+    if "\x01" not in text:
+        return (_STRAY_MARKERS.sub("", text) if "\x03" in text else text), []
+    out: list[str] = []
+    hints: list[Hint] = []
+    pos = 0
+    length = 0
+    for m in _MARKER_RE.finditer(text):
+        before = _STRAY_MARKERS.sub("", text[pos:m.start()])
+        out.append(before)
+        length += len(before)
+        meta, shown = m.group(1), _STRAY_MARKERS.sub("", m.group(2))
+        scale_s, _, fmt = meta.partition("|")
+        try:
+            scale = int(scale_s) if scale_s.strip() else 0
+        except ValueError:
+            scale = None
+        hints.append(Hint(length, length + len(shown), scale, fmt.lower()))
+        out.append(shown)
+        length += len(shown)
+        pos = m.end()
+    out.append(_STRAY_MARKERS.sub("", text[pos:]))
+    return "".join(out), hints
+
+
+def _decimal_year(d: date) -> float:
+    days = 366 if calendar.isleap(d.year) else 365
+    return d.year + (d.timetuple().tm_yday - 1) / days
+
+
+def _digits_value(digits: str) -> float:
+    return float(digits.replace(",", ""))
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _find_dates(text: str) -> list[Number]:
+    found = []
+    for m in _DATE_RE.finditer(text):
+        month = _MONTHS[m.group("month").lower()]
+        try:
+            d = date(int(m.group("year")), month, int(m.group("day")))
+        except ValueError:
+            continue
+        found.append(Number(m.start(), m.end(), m.group(0), _decimal_year(d), "date", None, 0))
+    return found
+
+
+def _hint_for(start: int, end: int, hints: list[Hint]) -> Hint | None:
+    for h in hints:
+        if h.start < end and start < h.end:
+            return h
+    return None
+
+
+def _from_match(m: re.Match, text: str, hints: list[Hint], role: CellRole | None) -> Number | None:
+    start, end = m.start(), m.end()
+    g = m.groupdict()
+    digits = g["digits"]
+    d_start, d_end = m.span("digits")
+    # A number glued to letters is part of a word or code ("10-K", "1A", "FY24").
+    if d_start > 0 and (_is_word_char(text[d_start - 1]) or text[d_start - 1] == "."):
+        if not (g["cur"] or g["cur2"] or g["minus"] or g["open"] or g["open2"]):
+            return None
+        if _is_word_char(text[d_start - 1]):
+            return None
+    tail = g["tail"] or ""
+    word = g["word"] or ""
+    if end < len(text) and _is_word_char(text[end]) and not tail.endswith(("%", ")")):
+        return None
+    if not word and not tail and end + 1 < len(text) and text[end] == "-" and text[end + 1].isalpha():
+        return None  # "10-K", "12-month"
+    currency = _CURRENCIES.get(g["cur"] or g["cur2"] or "")
+    if word and word.strip().lower() in ("m", "b", "k", "mn", "bn") and not currency:
+        return None  # "5M" without a currency is a model name more often than a number
+    opened = bool(g["open"] or g["open2"])
+    closed = ")" in tail
+    if opened and not closed:
+        # "(see Note 5": the parenthesis is not part of the number.
+        starts = [m.start(k) for k in ("minus", "cur2") if g[k]] + [d_start]
+        if g["cur"] and not g["open2"]:
+            starts.append(m.start("cur"))
+        start = min(starts)
+        opened = False
+    elif closed and not opened:
+        # "Note 5)": the closing parenthesis is not part of the number.
+        end = m.start("tail") + tail.index(")")
+        tail = tail[: tail.index(")")]
+        word = ""
+    negative = opened and closed or bool(g["minus"])
+    is_percent = "%" in tail or "percent" in tail or "per cent" in tail
+    magnitude = _digits_value(digits)
+    hint = _hint_for(d_start, d_end, hints)
+    raw_end = end
+    scale = 0
+    unit = currency
+    plain_int = (not currency and not is_percent and not word and "," not in digits and "." not in digits)
+
+    if hint is not None and hint.scale is not None:
+        scale = hint.scale
+        if scale == -2 or is_percent:
+            kind, unit = "percent", "percent"
+            scale = -2 if is_percent else scale
+        elif role is not None and role.per_share_row:
+            kind = "per_share"
+        elif scale > 0 or currency or (role is not None and role.table.currency):
+            kind = "amount"
+            unit = currency or (role.table.currency if role is not None else None)
+        else:
+            kind = "count"
+    elif is_percent:
+        kind, unit, scale = "percent", "percent", -2
+    elif word:
+        scale = _SCALE_WORDS[word.strip().lower()]
+        kind = "amount" if currency else "count"
+    elif plain_int and len(digits) == 4 and 1900 <= int(digits) <= 2100 and not negative:
+        kind = "year"
+    elif role is not None and role.whole_cell:
+        if role.per_share_row:
+            kind, unit = "per_share", currency or role.table.currency
+        else:
+            scale = role.table.share_scale if (role.shares_row and role.table.share_scale is not None) else role.table.scale
+            has_context = scale != 0 or role.table.currency is not None or currency is not None
+            kind = "amount" if has_context else "count"
+            unit = currency or role.table.currency
+    elif currency:
+        kind = "per_share" if _PER_SHARE_AFTER_RE.match(text, end) else "amount"
+    else:
+        kind = "count"
+
+    if kind == "per_share" and unit is None:
+        unit = currency
+    value = magnitude * (10.0 ** scale) if scale else magnitude
+    if scale:
+        value = float(f"{value:.12g}")  # 1.1 * 10**12 without binary noise
+    if negative:
+        value = -value
+    return Number(start, raw_end, text[start:raw_end], value, kind, unit, scale)
+
+
+def _hint_only_number(h: Hint, text: str, role: CellRole | None) -> Number | None:
+    """A fact whose shown text has no digits: a dash for zero or a number word."""
+    shown = text[h.start:h.end].strip()
+    if not shown:
+        return None
+    lead = text[h.start:h.end].index(shown[0])
+    start, end = h.start + lead, h.start + lead + len(shown)
+    if _DASH_ZERO.match(shown) or "zero" in h.fmt or "fixed-zero" in h.fmt:
+        value = 0.0
+    else:
+        word = shown.lower().rstrip(".")
+        if word not in _NUMBER_WORDS:
+            return None
+        value = float(_NUMBER_WORDS[word]) * (10.0 ** (h.scale or 0))
+    currency = role.table.currency if role is not None else None
+    kind = "amount" if (currency or (h.scale or 0) > 0) else "count"
+    return Number(start, end, shown, value, kind, currency if kind == "amount" else None, h.scale or 0)
+
+
+def find_numbers(text: str, hints: list[Hint] | None = None, role: CellRole | None = None) -> list[Number]:
+    """Every number in marker-free `text`, in order, non-overlapping.
+
+    `role` is given for table cells: it supplies the caption's scale and
+    currency, and says whether the text is the whole cell (only then does the
+    caption scale apply: a year inside a row label is not in millions).
+    """
+    hints = hints or []
+    found: list[Number] = []
+    taken_until = -1
+    dates = _find_dates(text) if _MONTH_HINT.search(text) else []
+    di = 0
+    for m in _NUMBER_RE.finditer(text):
+        while di < len(dates) and dates[di].end <= m.start():
+            if dates[di].start > taken_until:
+                found.append(dates[di])
+                taken_until = dates[di].end - 1
+            di += 1
+        if di < len(dates) and dates[di].start <= m.start() < dates[di].end:
+            continue  # inside a date already taken
+        if m.start() <= taken_until:
+            continue
+        n = _from_match(m, text, hints, role)
+        if n is not None:
+            found.append(n)
+            taken_until = n.end - 1
+    for d in dates[di:]:
+        if d.start > taken_until:
+            found.append(d)
+            taken_until = d.end - 1
+    # Facts whose text has no digits ("—", "three") still are numbers.
+    if hints:
+        covered = [(n.start, n.end) for n in found]
+        for h in hints:
+            if any(s < h.end and h.start < e for s, e in covered):
+                continue
+            n = _hint_only_number(h, text, role)
+            if n is not None:
+                found.append(n)
+        found.sort(key=lambda n: n.start)
+    if role is not None and role.whole_cell and not found and _DASH_ZERO.match(text.strip() or "x"):
+        # A dash alone in a table cell means zero.
+        shown = text.strip()
+        s = text.index(shown)
+        ctx = role.table
+        kind = "amount" if (ctx.scale or ctx.currency) else "count"
+        found.append(Number(s, s + len(shown), shown, 0.0, kind, ctx.currency if kind == "amount" else None, ctx.scale))
+    return found
+
+
+# --- table context ------------------------------------------------------------
+
+_SCALE_CAPTION_RE = re.compile(
+    r"(?:in|of)\s+(?:u\.?s\.?\s+)?(?:dollars\s+in\s+|\$\s*in\s+|£\s*in\s+|€\s*in\s+)?(thousands|millions|billions)"
+    r"|(?:\$|£|€|dollars|usd|gbp|eur)\s*(?:in\s+)?(thousands|millions|billions)"
+    r"|(thousands|millions|billions)\s+of\s+(?:u\.?s\.?\s+)?(?:dollars|pounds|euros)"
+    r"|(?:[$£€]\s*'?000'?s?|\(000'?s\)|'000)",
+    re.IGNORECASE,
+)
+_SHARES_SCALE_RE = re.compile(
+    r"shares?[^.;)]{0,60}?(?:in|reflected in)\s+(thousands|millions)", re.IGNORECASE
+)
+_SCALE_OF = {"thousands": 3, "millions": 6, "billions": 9}
+
+
+def table_context(caption_text: str, table_text: str) -> TableContext:
+    """Scale and currency of a table from its caption and its own header text."""
+    text = caption_text + "\n" + table_text
+    scale = 0
+    m = _SCALE_CAPTION_RE.search(text)
+    if m:
+        word = next((g for g in m.groups() if g), None)
+        scale = _SCALE_OF[word.lower()] if word else 3
+    share_scale = None
+    s = _SHARES_SCALE_RE.search(text)
+    if s:
+        share_scale = _SCALE_OF[s.group(1).lower()]
+    currency = None
+    for sym, code in (("$", "USD"), ("£", "GBP"), ("€", "EUR")):
+        if sym in text:
+            currency = code
+            break
+    if currency is None and re.search(r"\bdollars\b", text, re.IGNORECASE):
+        currency = "USD"
+    return TableContext(scale=scale, currency=currency, share_scale=share_scale)
+
+
+def is_per_share_label(label: str) -> bool:
+    return bool(_PER_SHARE_RE.search(label))
+
+
+def is_shares_label(label: str) -> bool:
+    return "share" in label.lower() and not is_per_share_label(label)
+
+
+def format_tagged(text: str, numbers: list[Number], open_tag: str = "<number>", close_tag: str = "</number>") -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each number wrapped in tags, and each number's span in the result."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    length = 0
+    for n in numbers:
+        out.append(text[pos:n.start])
+        length += n.start - pos
+        out.append(open_tag)
+        length += len(open_tag)
+        spans.append((length, length + (n.end - n.start)))
+        out.append(text[n.start:n.end])
+        length += n.end - n.start
+        out.append(close_tag)
+        length += len(close_tag)
+        pos = n.end
+    out.append(text[pos:])
+    return "".join(out), spans
+
+
+def is_finite(n: Number) -> bool:
+    return math.isfinite(n.value)

@@ -1,0 +1,152 @@
+"""One HTML table -> a clean grid of cell strings.
+
+EDGAR filers lay a value out over three cells (`$` | `1,234` | `)`), use
+colspan for year headers, spacer rows and columns for layout, and rowspan for
+labels. `build_grid` undoes all of that so that every kept row reads as
+`label | value | value`. The rules are listed in `etl/__init__.py`.
+
+This module knows nothing about HTML parsing: callers hand it rows of
+`RawCell(text, colspan, rowspan)` in document order.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# HTML caps colspan at 1000 and rowspan at 65534; a hostile table with
+# colspan=10000 must not allocate a huge matrix, so widths are clamped harder.
+MAX_COLSPAN = 1000
+MAX_GRID_CELLS = 2_000_000
+
+_MARKER_RE = re.compile(r"\x01[^\x02]*\x02|\x03")
+_CURRENCY_ONLY = re.compile(r"^(?:US\$|C\$|A\$|\$|£|€|¥|USD|GBP|EUR)$")
+_TRAILER_ONLY = re.compile(r"^(?:\)|%|\)%|%\)|\)\s*%)$")
+
+
+@dataclass
+class RawCell:
+    text: str
+    colspan: int = 1
+    rowspan: int = 1
+
+
+@dataclass
+class _Placed:
+    text: str
+    row: int
+    col: int
+    colspan: int
+    rowspan: int
+    covered_cols: range = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.covered_cols = range(self.col, self.col + self.colspan)
+
+
+def visible(text: str) -> str:
+    """Cell text without the inline-XBRL markers (see numbers.strip_markers)."""
+    return _MARKER_RE.sub("", text) if ("\x01" in text or "\x03" in text) else text
+
+
+def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
+    """The HTML table algorithm: assign each cell its column, honouring rowspans."""
+    placed: list[list[_Placed]] = [[] for _ in rows]
+    occupied: dict[int, set[int]] = {}
+    width = 0
+    n_rows = len(rows)
+    for r, cells in enumerate(rows):
+        taken = occupied.get(r, set())
+        col = 0
+        for cell in cells:
+            while col in taken:
+                col += 1
+            colspan = max(1, min(cell.colspan, MAX_COLSPAN))
+            # rowspan=0 means "to the end of the table"; clamp to the table.
+            rowspan = cell.rowspan if cell.rowspan > 0 else n_rows - r
+            rowspan = max(1, min(rowspan, n_rows - r))
+            p = _Placed(cell.text, r, col, colspan, rowspan)
+            placed[r].append(p)
+            for rr in range(r + 1, r + rowspan):
+                occupied.setdefault(rr, set()).update(p.covered_cols)
+            col += colspan
+            width = max(width, col)
+    return placed, width
+
+
+def _merge_symbols(row: list[_Placed]) -> None:
+    """Fold `$` into the next value and `)`/`%` into the previous one."""
+    for i, cell in enumerate(row):
+        t = visible(cell.text).strip()
+        if not t:
+            continue
+        if _CURRENCY_ONLY.match(t):
+            for nxt in row[i + 1:]:
+                nt = visible(nxt.text).strip()
+                if nt and not _CURRENCY_ONLY.match(nt):
+                    nxt.text = t + nxt.text.strip()
+                    cell.text = ""
+                    break
+        elif _TRAILER_ONLY.match(t):
+            for prev in reversed(row[:i]):
+                if visible(prev.text).strip():
+                    prev.text = prev.text.rstrip() + t.replace(" ", "")
+                    cell.text = ""
+                    break
+
+
+def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
+    """Clean grid of a table: spans expanded, symbols merged, empty rows/cols dropped.
+
+    Cell texts must already be whitespace-collapsed. Returns a list of rows,
+    all of the same width; inline-XBRL markers in the texts are kept.
+    """
+    rows = [r for r in rows if r]
+    if not rows:
+        return []
+    placed, width = _place(rows)
+    if width * len(rows) > MAX_GRID_CELLS:
+        # A pathological table: keep its text, one line per row, no grid.
+        return [[" ".join(c.text for c in row if c.text)] for row in placed if any(c.text for c in row)]
+    for row in placed:
+        _merge_symbols(row)
+
+    # Which cell covers each (row, col)?
+    cover: list[list[_Placed | None]] = [[None] * width for _ in rows]
+    for row in placed:
+        for cell in row:
+            for rr in range(cell.row, cell.row + cell.rowspan):
+                for c in cell.covered_cols:
+                    if c < width and cover[rr][c] is None:
+                        cover[rr][c] = cell
+
+    # A column is kept when a one-column cell has text in it; a wider cell whose
+    # columns were all dropped keeps its first column so its text survives.
+    keep = [False] * width
+    nonempty = [cell for row in placed for cell in row if visible(cell.text).strip()]
+    for cell in nonempty:
+        if cell.colspan == 1:
+            keep[cell.col] = True
+    for cell in nonempty:
+        if not any(keep[c] for c in cell.covered_cols if c < width):
+            keep[cell.col] = True
+    kept_cols = [c for c in range(width) if keep[c]]
+
+    def first_kept(cell: _Placed) -> int:
+        return next(c for c in cell.covered_cols if c < width and keep[c])
+
+    grid: list[list[str]] = []
+    for r in range(len(rows)):
+        line = []
+        for c in kept_cols:
+            cell = cover[r][c]
+            if cell is None or first_kept(cell) != c:
+                line.append("")
+            else:
+                line.append(cell.text.strip())
+        if any(visible(t) for t in line):
+            grid.append(line)
+    return grid
+
+
+def render_row(cells: list[str]) -> str:
+    return " | ".join(cells).strip()
