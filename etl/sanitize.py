@@ -38,6 +38,7 @@ _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _FOOTNOTE_MARK = re.compile(r"^\(?(?:\d{1,2}|[a-z]|[ivx]{1,4}|[*†‡§¶#]{1,3})\)?$", re.IGNORECASE)
 _PAGE_BREAK_STYLE = re.compile(r"page-break-(?:before|after)\s*:\s*always|break-(?:before|after)\s*:\s*page", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,3}|[ivxlc]{1,6}|[a-z]-\d{1,3}|\d{1,3}\s*of\s*\d{1,3})$", re.IGNORECASE)
+_PAGEBREAK_COMMENT = re.compile(r"<!--\s*PAGE\s*BREAK\s*-->", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 _MARKERS_RE = re.compile(r"[\x01\x02\x03]")
 
@@ -150,7 +151,14 @@ def _closest_table(node: LexborNode) -> LexborNode | None:
 
 def _extract_tables(tree: LexborHTMLParser) -> list[list[list[str]]]:
     grids: list[list[list[str]]] = []
-    outer = [t for t in tree.css("table") if _closest_table(t) is None]
+    tables = tree.css("table")
+    outer = []
+    for t in tables:
+        if _closest_table(t) is None:
+            outer.append(t)
+        else:  # a nested table flattens into its cell: keep its cells apart
+            for cell in t.css("td,th"):
+                cell.insert_after(" ")
     for table in outer:
         grid = build_grid(_table_rows(table))
         table.replace_with(f"{BLOCK}{TABLE_MARK}{len(grids)}{TABLE_MARK}{BLOCK}")
@@ -158,36 +166,57 @@ def _extract_tables(tree: LexborHTMLParser) -> list[list[list[str]]]:
     return grids
 
 
-def _footer_blocks(pieces: list[str]) -> set[int]:
-    """Indexes of blocks that are page footers: short lines standing before page breaks."""
-    before_break: list[int] = []
-    for i, piece in enumerate(pieces):
-        if piece == PAGE_BREAK:
-            # the last one or two text blocks before the break
-            j, seen = i - 1, 0
-            while j >= 0 and seen < 2:
-                if pieces[j] not in (PAGE_BREAK,) and not pieces[j].startswith(TABLE_MARK):
-                    before_break.append(j)
-                    seen += 1
-                elif pieces[j].startswith(TABLE_MARK):
-                    break
-                j -= 1
+def _page_furniture(pieces: list[str]) -> set[int]:
+    """Indexes of page footers and running headers around page breaks.
+
+    Candidates: the text block right before a break (and the one before that
+    when the nearest is a bare page number: "Acme | 2024 Form 10-K" then "21"),
+    and the first two text blocks after a break ("Table of Contents" links,
+    "Notes to Financial Statements (continued)"). A candidate goes if it is a
+    page number, or if its shape (digits masked) recurs at three or more breaks.
+    """
+    def text_at(j: int) -> bool:
+        return 0 <= j < len(pieces) and pieces[j] != PAGE_BREAK and not pieces[j].startswith(TABLE_MARK)
+
+    def step(i: int, d: int) -> int | None:
+        j = i + d
+        while 0 <= j < len(pieces) and pieces[j] == PAGE_BREAK:
+            j += d
+        return j if text_at(j) else None
+
+    footers: list[int] = []
+    headers: list[int] = []
     drop: set[int] = set()
-    shapes = Counter()
-    for j in before_break:
-        if len(pieces[j]) <= 120:
-            shapes[_DIGITS.sub("#", pieces[j].lower())] += 1
-    for j in before_break:
-        text = pieces[j]
-        if _PAGE_NUMBER.match(text):
-            drop.add(j)
-        elif len(text) <= 120 and shapes[_DIGITS.sub("#", text.lower())] >= 3:
-            drop.add(j)  # a running footer repeated on many pages
+    for i, piece in enumerate(pieces):
+        if piece != PAGE_BREAK:
+            continue
+        j = step(i, -1)
+        if j is not None:
+            footers.append(j)
+            if _PAGE_NUMBER.match(pieces[j]):
+                drop.add(j)
+                k = step(j, -1)
+                if k is not None:
+                    footers.append(k)
+        j = step(i, +1)
+        if j is not None:
+            headers.append(j)
+            k = step(j, +1)
+            if k is not None:
+                headers.append(k)
+    for group in (footers, headers):
+        shape = {j: _DIGITS.sub("#", pieces[j].lower()) for j in group if len(pieces[j]) <= 120}
+        counts = Counter(shape.values())
+        drop.update(j for j, sh in shape.items() if counts[sh] >= 3)
     return drop
 
 
 def html_to_blocks(html: str | bytes) -> list[Block]:
     """Visible content of a filing as prose and table blocks, in reading order."""
+    if isinstance(html, bytes):
+        html = html.decode("utf-8", errors="replace")
+    # Old EDGAR filings mark page breaks with a comment only.
+    html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
     tree = LexborHTMLParser(html)
     root = tree.body or tree.root
     if root is None:
@@ -210,11 +239,11 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
                 pieces.extend(_text_pieces(seg))
         else:
             pieces.extend(_text_pieces(part))
-    footers = _footer_blocks(pieces)
+    furniture = _page_furniture(pieces)
 
     blocks: list[Block] = []
     for i, piece in enumerate(pieces):
-        if piece == PAGE_BREAK or i in footers:
+        if piece == PAGE_BREAK or i in furniture:
             continue
         if piece.startswith(TABLE_MARK) and piece.endswith(TABLE_MARK) and piece[1:-1].isdigit():
             grid = grids[int(piece[1:-1])]

@@ -1,0 +1,78 @@
+"""Chunking: budgets, boundaries, numbers never cut, spans and ids."""
+from __future__ import annotations
+
+import random
+
+from etl.chunking import approx_tokens, chunk_document
+from etl.documents import document_text
+from etl.sanitize import html_to_blocks
+
+
+def make_doc(n_paras=40, table_rows=8, seed=0):
+    rng = random.Random(seed)
+    parts = []
+    for i in range(n_paras):
+        words = " ".join(rng.choice(["revenue", "grew", "by", "the", "segment", "margin", "cost"]) for _ in range(rng.randint(5, 60)))
+        parts.append(f"<p>Paragraph {i}: {words} reaching ${rng.randint(1, 999)}.{rng.randint(0, 9)} million.</p>")
+        if i % 10 == 5:
+            rows = "".join(f"<tr><td>Line {r}</td><td>$</td><td>{rng.randint(1, 9999):,}</td></tr>" for r in range(table_rows))
+            parts.append(f"<p>(in thousands)</p><table>{rows}</table>")
+    blocks = html_to_blocks("<html><body>" + "".join(parts) + "</body></html>")
+    return document_text(blocks)
+
+
+def chunks_for(max_tokens, **kw):
+    text, numbers, spans = make_doc(**kw)
+    return text, numbers, chunk_document("f1", text, numbers, spans, [("document", type(spans[0])(0, len(text)))], max_tokens)
+
+
+def untag(t: str) -> str:
+    return t.replace("<number>", "").replace("</number>", "")
+
+
+def test_chunks_are_contiguous_slices_within_budget():
+    text, numbers, chunks = chunks_for(64)
+    assert len(chunks) > 5
+    for c in chunks:
+        assert untag(c.text) == text[c.start:c.end]
+        assert c.n_tokens <= 64
+    # consecutive chunks only skip block/line separators
+    for a, b in zip(chunks, chunks[1:]):
+        assert text[a.end:b.start].strip() == ""
+
+
+def test_every_number_lands_in_exactly_one_chunk_with_exact_span():
+    text, numbers, chunks = chunks_for(48)
+    got = [n for c in chunks for n, _, _ in c.numbers]
+    assert got == numbers
+    for c in chunks:
+        for n, s, e in c.numbers:
+            assert c.text[s:e] == n.raw
+            assert c.text[s - len("<number>"):s] == "<number>"
+
+
+def test_tables_that_fit_stay_whole():
+    text, numbers, chunks = chunks_for(200)
+    tables = [seg for seg in text.split("\n\n") if seg.startswith("Line 0 |")]
+    assert tables
+    for t in tables:
+        assert any(t in untag(c.text) for c in chunks)
+
+
+def test_oversized_blocks_split_at_lines_then_sentences_then_words():
+    text, numbers, chunks = chunks_for(12, table_rows=30)
+    assert all(c.n_tokens <= 12 for c in chunks)
+
+
+def test_chunk_ids_are_deterministic_and_unique():
+    a = chunks_for(64)[2]
+    b = chunks_for(64)[2]
+    assert [c.chunk_id for c in a] == [c.chunk_id for c in b]
+    assert len({c.chunk_id for c in a}) == len(a)
+
+
+def test_numbers_count_as_one_token():
+    assert approx_tokens("revenue of") == 2
+    text, numbers, chunks = chunks_for(10_000, n_paras=1)
+    (c,) = chunks
+    assert c.n_tokens == approx_tokens("Paragraph :") + approx_tokens(untag(c.text).split(": ", 1)[1].rsplit(" reaching", 1)[0]) + approx_tokens("reaching .") + 2

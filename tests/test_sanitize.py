@@ -1,0 +1,62 @@
+"""HTML -> blocks: what is dropped, what is kept, and in which order."""
+from __future__ import annotations
+
+from etl.documents import document_text
+from etl.sanitize import TableBlock, TextBlock, html_to_blocks
+
+
+def text_of(body: str) -> str:
+    return document_text(html_to_blocks(f"<html><head><title>T</title></head><body>{body}</body></html>"))[0]
+
+
+def test_hidden_content_is_dropped():
+    body = (
+        "<div style='display:none'><ix:header><ix:hidden>secret 123</ix:hidden></ix:header></div>"
+        "<ix:header>also hidden</ix:header>"
+        "<div style='DISPLAY: NONE'>gone</div><script>var x = 1;</script><style>p {}</style>"
+        "<p>Visible text.</p>"
+    )
+    assert text_of(body) == "Visible text."
+
+
+def test_blocks_keep_paragraph_structure_and_inline_spans_join():
+    body = "<div><span>Net </span><span>sales</span></div><p>Second&#160;&#160;para</p>Loose<div>tail</div>"
+    assert text_of(body) == "Net sales\n\nSecond para\n\nLoose\n\ntail"
+
+
+def test_br_is_a_line_break_inside_a_block():
+    assert text_of("<p>line one<br>line two</p>") == "line one\nline two"
+
+
+def test_page_numbers_and_running_footers_before_page_breaks_are_dropped():
+    bodies = ["Revenue grew.", "Costs fell.", "Margins rose.", "Cash built up."]
+    pages = []
+    for i, body in enumerate(bodies, 1):
+        pages.append(f"<p>Table of Contents</p><p>{body}</p><p>Acme Corp | 2024 Form 10-K | {i}</p>"
+                     f"<hr style='page-break-after:always'/>")
+    pages.append("<p>Closing words.</p><div style='text-align:center'>17</div><div style='page-break-before: always'></div><p>Next.</p>")
+    out = text_of("".join(pages))
+    assert "Form 10-K |" not in out
+    assert out.count("Table of Contents") == 1  # running header after each break goes
+    assert "\n\n17\n\n" not in out
+    assert out.startswith("Table of Contents\n\nRevenue grew.\n\nCosts fell.\n\nMargins rose.\n\nCash built up.")
+    assert out.endswith("Closing words.\n\nNext.")
+
+
+def test_a_number_only_paragraph_not_before_a_page_break_is_kept():
+    assert text_of("<p>Total</p><p>17</p><p>more</p>") == "Total\n\n17\n\nmore"
+
+
+def test_uppercase_old_html():
+    html = "<HTML><BODY><P ALIGN=CENTER><B>FORM 10-K</B><P>Revenue was $5.1 million.<TABLE><TR><TD>A<TD>1</TABLE></BODY></HTML>"
+    blocks = html_to_blocks(html)
+    assert isinstance(blocks[0], TextBlock) and blocks[0].text == "FORM 10-K"
+    assert isinstance(blocks[-1], TableBlock) and blocks[-1].grid == [["A", "1"]]
+
+
+def test_inline_xbrl_values_become_hinted_numbers():
+    body = ("<p>Revenue was $<ix:nonFraction name='us-gaap:Revenues' scale='9' contextRef='c'>2.3</ix:nonFraction>"
+            " billion.</p>")
+    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    assert text == "Revenue was $2.3 billion."
+    assert [(n.raw, n.value) for n in numbers] == [("$2.3 billion", 2.3e9)]
