@@ -18,19 +18,18 @@ from etl.numbers import Number, format_tagged
 DEFAULT_MAX_TOKENS = 512
 TokenCounter = Callable[[str], int]
 
-_PIECE_RE = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)")
 _LINE_END = re.compile(r"\n")
 _WORD_GAP = re.compile(r"\s+")
 
 
 def approx_tokens(text: str) -> int:
-    """Fast stand-in for a subword tokenizer: words and punctuation marks.
+    """Fast stand-in for a subword tokenizer: one token per 4 characters.
 
-    Within ~15% of a BPE tokenizer's count on filing prose; pass a real
+    The usual rule of thumb for English BPE vocabularies; pass a real
     tokenizer's counter to `chunk_document` when exact budgets matter.
     """
-    return len(_PIECE_RE.findall(text))
+    return (len(text) + 3) // 4
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,9 @@ class _Counter:
 
     def tokens(self, s: int, e: int) -> int:
         nums = self.numbers_in(s, e)
+        if self.count is approx_tokens:  # O(1) in the text length
+            chars = (e - s) - sum(n.end - n.start for n in nums)
+            return (chars + 3) // 4 + len(nums)
         if not nums:
             return self.count(self.text[s:e])
         parts, pos = [], s

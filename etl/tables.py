@@ -30,17 +30,17 @@ class RawCell:
     rowspan: int = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class _Placed:
     text: str
     row: int
     col: int
     colspan: int
     rowspan: int
-    covered_cols: range = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.covered_cols = range(self.col, self.col + self.colspan)
+    @property
+    def covered_cols(self) -> range:
+        return range(self.col, self.col + self.colspan)
 
 
 def visible(text: str) -> str:
@@ -76,6 +76,8 @@ def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
 def _merge_symbols(row: list[_Placed]) -> None:
     """Fold `$` into the next value and `)`/`%` into the previous one."""
     for i, cell in enumerate(row):
+        if not cell.text or len(cell.text) > 3:
+            continue  # only 1-3 character cells are bare symbols
         t = visible(cell.text).strip()
         if not t:
             continue
@@ -110,42 +112,32 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
     for row in placed:
         _merge_symbols(row)
 
-    # Which cell covers each (row, col)?
-    cover: list[list[_Placed | None]] = [[None] * width for _ in rows]
-    for row in placed:
-        for cell in row:
-            for rr in range(cell.row, cell.row + cell.rowspan):
-                for c in cell.covered_cols:
-                    if c < width and cover[rr][c] is None:
-                        cover[rr][c] = cell
+    # Only cells with text matter from here on: spacer cells render as "".
+    nonempty = [cell for row in placed for cell in row if cell.text and visible(cell.text).strip()]
 
     # A column is kept when a one-column cell has text in it; a wider cell whose
     # columns were all dropped keeps its first column so its text survives.
     keep = [False] * width
-    nonempty = [cell for row in placed for cell in row if visible(cell.text).strip()]
     for cell in nonempty:
         if cell.colspan == 1:
             keep[cell.col] = True
     for cell in nonempty:
         if not any(keep[c] for c in cell.covered_cols if c < width):
             keep[cell.col] = True
-    kept_cols = [c for c in range(width) if keep[c]]
+    kept_index = {c: i for i, c in enumerate(c for c in range(width) if keep[c])}
+    n_kept = len(kept_index)
 
-    def first_kept(cell: _Placed) -> int:
-        return next(c for c in cell.covered_cols if c < width and keep[c])
-
-    grid: list[list[str]] = []
-    for r in range(len(rows)):
-        line = []
-        for c in kept_cols:
-            cell = cover[r][c]
-            if cell is None or first_kept(cell) != c:
-                line.append("")
-            else:
-                line.append(cell.text.strip())
-        if any(visible(t) for t in line):
-            grid.append(line)
-    return grid
+    # Each cell's text stands in its first kept column, on every row it spans.
+    lines: list[list[str] | None] = [None] * len(rows)
+    for cell in nonempty:
+        first = next(kept_index[c] for c in cell.covered_cols if c < width and keep[c])
+        for r in range(cell.row, cell.row + cell.rowspan):
+            line = lines[r]
+            if line is None:
+                line = lines[r] = [""] * n_kept
+            if not line[first]:
+                line[first] = cell.text.strip()
+    return [line for line in lines if line is not None]
 
 
 def render_row(cells: list[str]) -> str:
