@@ -118,6 +118,18 @@ def _row_label(row: list[str]) -> str:
     return ""
 
 
+def _cell_currency(grid: list[list[str]]) -> str | None:
+    for row in grid:
+        for cell in row:
+            if "$" in cell:
+                return "USD"
+            if "£" in cell:
+                return "GBP"
+            if "€" in cell:
+                return "EUR"
+    return None
+
+
 class _DocWriter:
     """Accumulates blocks into the document text and number list."""
 
@@ -129,8 +141,10 @@ class _DocWriter:
         self.recent_prose: list[str] = []  # for table captions
 
     def _shift(self, nums: list[Number], offset: int) -> None:
-        for n in nums:
-            self.numbers.append(Number(n.start + offset, n.end + offset, n.raw, n.value, n.kind, n.unit, n.scale))
+        for n in nums:  # fresh objects from find_numbers: move them in place
+            n.start += offset
+            n.end += offset
+        self.numbers.extend(nums)
 
     def _open_block(self) -> int:
         if self.parts:
@@ -150,7 +164,7 @@ class _DocWriter:
     def add_table(self, grid: list[list[str]]) -> None:
         header_text = " ".join(visible(c) for row in grid[:4] for c in row)
         caption = " ".join(self.recent_prose)[-_CAPTION_CHARS:]
-        ctx = table_context(caption, header_text)
+        ctx = table_context(caption, header_text, _cell_currency(grid))
         start = self._open_block()
         lines: list[str] = []
         line_start = start
@@ -158,14 +172,18 @@ class _DocWriter:
             label = _row_label(row)
             per_share = is_per_share_label(label)
             shares = is_shares_label(label)
+            value_role = CellRole(ctx, per_share, shares, whole_cell=True)
+            text_role = CellRole(ctx, per_share, shares, whole_cell=False)
             cells, cell_nums, pos = [], [], 0
             for i, marked in enumerate(row):
-                text, hints = strip_markers(marked)
+                if "\x01" in marked or "\x03" in marked:
+                    text, hints = strip_markers(marked)
+                else:
+                    text, hints = marked, None
                 if i:
                     pos += 3  # " | "
                 if hints or _HAS_DIGIT_OR_DASH.search(text):
-                    whole = bool(_NUMBER_CELL_RE.match(text))
-                    role = CellRole(ctx, per_share, shares, whole_cell=whole)
+                    role = value_role if _NUMBER_CELL_RE.match(text) else text_role
                     cell_nums.append((pos, find_numbers(text, hints, role)))
                 cells.append(text)
                 pos += len(text)

@@ -80,7 +80,7 @@ _PER_SHARE_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Number:
     start: int
     end: int
@@ -349,7 +349,7 @@ def _dash_zero(text: str, role: CellRole) -> Number:
 
 # --- table context ------------------------------------------------------------
 
-_SCALE_CAPTION_RE = re.compile(
+SCALE_CAPTION_RE = re.compile(
     r"(?:in|of)\s+(?:u\.?s\.?\s+)?(?:dollars\s+in\s+|\$\s*in\s+|£\s*in\s+|€\s*in\s+)?(thousands|millions|billions)"
     r"|(?:\$|£|€|dollars|usd|gbp|eur)\s*(?:in\s+)?(thousands|millions|billions)"
     r"|(thousands|millions|billions)\s+of\s+(?:u\.?s\.?\s+)?(?:dollars|pounds|euros)"
@@ -362,11 +362,15 @@ _SHARES_SCALE_RE = re.compile(
 _SCALE_OF = {"thousands": 3, "millions": 6, "billions": 9}
 
 
-def table_context(caption_text: str, table_text: str) -> TableContext:
-    """Scale and currency of a table from its caption and its own header text."""
+def table_context(caption_text: str, table_text: str, has_currency_cells: str | None = None) -> TableContext:
+    """Scale and currency of a table from its caption and its own header text.
+
+    `has_currency_cells` is a currency code found in the table's cells, if any
+    (a `$` first appears on a total row, often below the header).
+    """
     text = caption_text + "\n" + table_text
     scale = 0
-    m = _SCALE_CAPTION_RE.search(text)
+    m = SCALE_CAPTION_RE.search(text)
     if m:
         word = next((g for g in m.groups() if g), None)
         scale = _SCALE_OF[word.lower()] if word else 3
@@ -381,6 +385,7 @@ def table_context(caption_text: str, table_text: str) -> TableContext:
             break
     if currency is None and re.search(r"\bdollars\b", text, re.IGNORECASE):
         currency = "USD"
+    currency = currency or has_currency_cells
     return TableContext(scale=scale, currency=currency, share_scale=share_scale)
 
 

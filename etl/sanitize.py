@@ -20,16 +20,20 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from etl.numbers import SCALE_CAPTION_RE
 from etl.tables import RawCell, build_grid, visible
 
 BLOCK = "\x05"
 PAGE_BREAK = "\x06"
+LINE_BREAK = "\x07"  # a <br>; newlines in the source are only whitespace
 TABLE_MARK = "\x04"
 
-_BLOCK_TAGS = (
-    "p,div,h1,h2,h3,h4,h5,h6,li,ul,ol,dl,dt,dd,blockquote,section,article,header,footer,"
-    "center,pre,address,figure,figcaption,caption,form,fieldset,nav,aside,main,hr,title"
+_BLOCK_TAG_RE = re.compile(
+    r"</?(?:p|div|h[1-6]|li|ul|ol|dl|dt|dd|blockquote|section|article|header|footer|center|pre|address"
+    r"|figure|figcaption|caption|form|fieldset|nav|aside|main|hr|table)\b",
+    re.IGNORECASE,
 )
+_BR_RE = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
 _HIDDEN_SELECTOR = (
     "head,script,style,noscript,template,ix\\:header,xbrli\\:context,[style*='none'],[style*='NONE'],"
     "[style*='None'],[hidden]"
@@ -56,7 +60,7 @@ class TableBlock:
 Block = TextBlock | TableBlock
 
 
-_CONTROL_TO_SPACE = str.maketrans({BLOCK: " ", PAGE_BREAK: " ", TABLE_MARK: " ", "\n": " ", "\u200b": ""})
+_CONTROL_TO_SPACE = str.maketrans({BLOCK: " ", PAGE_BREAK: " ", TABLE_MARK: " ", LINE_BREAK: " ", "\u200b": ""})
 
 
 def collapse_ws(text: str) -> str:
@@ -101,15 +105,23 @@ def _mark_inline_xbrl(tree: LexborHTMLParser) -> None:
         n.replace_with(f"\x01{a.get('scale') or 0}|{a.get('format') or ''}\x02{text}\x03")
 
 
-def _mark_structure(tree: LexborHTMLParser) -> None:
-    for n in tree.css("br"):
-        n.replace_with("\n")
+def _mark_blocks_in_source(html: str) -> str:
+    """Put a block marker before every block-level tag, and newlines for <br>.
+
+    Done on the source string (one C-level regex pass) rather than node by node:
+    a marker before `<div>` and before `</div>` bounds the block either way.
+    Table-structure tags are left alone, so no text lands where the parser
+    would move it out of the table.
+    """
+    html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
+    html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
+    return _BR_RE.sub(LINE_BREAK, html)
+
+
+def _mark_page_breaks(tree: LexborHTMLParser) -> None:
     for n in tree.css("[style*='break']"):
         if _PAGE_BREAK_STYLE.search(n.attributes.get("style") or ""):
             n.insert_after(PAGE_BREAK)
-    for n in tree.css(_BLOCK_TAGS):
-        n.insert_before(BLOCK)
-        n.insert_after(BLOCK)
 
 
 def _cell_text(cell: LexborNode) -> str:
@@ -118,8 +130,10 @@ def _cell_text(cell: LexborNode) -> str:
 
 
 def _span(value: str | None) -> int:
+    if value is None or value == "1":
+        return 1
     try:
-        return int(str(value).strip().rstrip(";")) if value is not None else 1
+        return int(value.strip().rstrip(";"))
     except ValueError:
         return 1
 
@@ -132,12 +146,10 @@ def _table_rows(table: LexborNode) -> list[list[RawCell]]:
         if owner is None or owner.mem_id != table.mem_id:
             continue
         cells = []
-        child = tr.child
-        while child is not None:
+        for child in tr.iter():
             if child.tag in ("td", "th"):
                 a = child.attributes
-                cells.append(RawCell(_cell_text(child), _span(a.get("colspan")), _span(a.get("rowspan"))))
-            child = child.next
+                cells.append((_cell_text(child), _span(a.get("colspan")), _span(a.get("rowspan"))))
         rows.append(cells)
     return rows
 
@@ -205,7 +217,9 @@ def _page_furniture(pieces: list[str]) -> set[int]:
             if k is not None:
                 headers.append(k)
     for group in (footers, headers):
-        shape = {j: _DIGITS.sub("#", pieces[j].lower()) for j in group if len(pieces[j]) <= 120}
+        # A repeated "(in millions)" is a table caption, not page furniture.
+        shape = {j: _DIGITS.sub("#", pieces[j].lower()) for j in group
+                 if len(pieces[j]) <= 120 and not SCALE_CAPTION_RE.search(pieces[j])}
         counts = Counter(shape.values())
         drop.update(j for j, sh in shape.items() if counts[sh] >= 3)
     return drop
@@ -216,14 +230,13 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
     # Old EDGAR filings mark page breaks with a comment only.
-    html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(_mark_blocks_in_source(html))
     root = tree.body or tree.root
     if root is None:
         return []
     _drop_hidden(tree)
     _mark_inline_xbrl(tree)
-    _mark_structure(tree)
+    _mark_page_breaks(tree)
     grids = _extract_tables(tree)
     root = tree.body or tree.root
     text = root.text(deep=True, separator="") if root is not None else ""
@@ -255,6 +268,6 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
 
 
 def _text_pieces(part: str) -> list[str]:
-    lines = [collapse_ws(line) for line in part.split("\n")]
+    lines = [collapse_ws(line) for line in part.split(LINE_BREAK)]
     text = "\n".join(line for line in lines if visible(line).strip())
     return [text] if text else []

@@ -6,12 +6,15 @@ labels. `build_grid` undoes all of that so that every kept row reads as
 `label | value | value`. The rules are listed in `etl/__init__.py`.
 
 This module knows nothing about HTML parsing: callers hand it rows of
-`RawCell(text, colspan, rowspan)` in document order.
+`RawCell(text, colspan, rowspan)` (or plain 3-tuples) in document order.
+Only cells with text are materialised: in EDGAR tables two thirds of the
+cells are empty spacers, which matter only for the columns they occupy.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 # HTML caps colspan at 1000 and rowspan at 65534; a hostile table with
 # colspan=10000 must not allocate a huge matrix, so widths are clamped harder.
@@ -23,8 +26,7 @@ _CURRENCY_ONLY = re.compile(r"^(?:US\$|C\$|A\$|\$|£|€|¥|USD|GBP|EUR)$")
 _TRAILER_ONLY = re.compile(r"^(?:\)|%|\)%|%\)|\)\s*%)$")
 
 
-@dataclass
-class RawCell:
+class RawCell(NamedTuple):
     text: str
     colspan: int = 1
     rowspan: int = 1
@@ -49,34 +51,42 @@ def visible(text: str) -> str:
 
 
 def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
-    """The HTML table algorithm: assign each cell its column, honouring rowspans."""
-    placed: list[list[_Placed]] = [[] for _ in rows]
+    """The HTML table algorithm: assign each cell its column, honouring rowspans.
+
+    Returns the cells that have text, row by row, and the table's width.
+    """
+    placed: list[list[_Placed]] = []
     occupied: dict[int, set[int]] = {}
     width = 0
     n_rows = len(rows)
     for r, cells in enumerate(rows):
-        taken = occupied.get(r, set())
+        taken = occupied.get(r)
+        out: list[_Placed] = []
         col = 0
-        for cell in cells:
-            while col in taken:
-                col += 1
-            colspan = max(1, min(cell.colspan, MAX_COLSPAN))
-            # rowspan=0 means "to the end of the table"; clamp to the table.
-            rowspan = cell.rowspan if cell.rowspan > 0 else n_rows - r
-            rowspan = max(1, min(rowspan, n_rows - r))
-            p = _Placed(cell.text, r, col, colspan, rowspan)
-            placed[r].append(p)
-            for rr in range(r + 1, r + rowspan):
-                occupied.setdefault(rr, set()).update(p.covered_cols)
+        for text, colspan, rowspan in cells:
+            if taken:
+                while col in taken:
+                    col += 1
+            if colspan != 1:
+                colspan = max(1, min(colspan, MAX_COLSPAN))
+            if rowspan != 1:
+                # rowspan=0 means "to the end of the table"; clamp to the table.
+                rowspan = max(1, min(rowspan if rowspan > 0 else n_rows - r, n_rows - r))
+                for rr in range(r + 1, r + rowspan):
+                    occupied.setdefault(rr, set()).update(range(col, col + colspan))
+            if text:
+                out.append(_Placed(text, r, col, colspan, rowspan))
             col += colspan
-            width = max(width, col)
+        placed.append(out)
+        if col > width:
+            width = col
     return placed, width
 
 
 def _merge_symbols(row: list[_Placed]) -> None:
     """Fold `$` into the next value and `)`/`%` into the previous one."""
     for i, cell in enumerate(row):
-        if not cell.text or len(cell.text) > 3:
+        if len(cell.text) > 3:
             continue  # only 1-3 character cells are bare symbols
         t = visible(cell.text).strip()
         if not t:
@@ -108,12 +118,13 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
     placed, width = _place(rows)
     if width * len(rows) > MAX_GRID_CELLS:
         # A pathological table: keep its text, one line per row, no grid.
-        return [[" ".join(c.text for c in row if c.text)] for row in placed if any(c.text for c in row)]
+        return [[" ".join(c.text for c in row)] for row in placed if row]
     for row in placed:
         _merge_symbols(row)
 
     # Only cells with text matter from here on: spacer cells render as "".
-    nonempty = [cell for row in placed for cell in row if cell.text and visible(cell.text).strip()]
+    nonempty = [cell for row in placed for cell in row if cell.text and (
+        "\x01" not in cell.text and "\x03" not in cell.text or visible(cell.text).strip())]
 
     # A column is kept when a one-column cell has text in it; a wider cell whose
     # columns were all dropped keeps its first column so its text survives.
