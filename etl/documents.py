@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,15 @@ WHOLE_DOCUMENT_SECTION = "document"
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _TAG_RE = re.compile(rb"<\s*[A-Za-z!?/]")
+# C0 controls a browser never shows; sanitize.py uses \x01-\x06 as its own
+# in-band markers, so a stray one in the input would corrupt (or crash) parsing.
+_INVISIBLE_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+# WHATWG Encoding Standard: these labels mean windows-1252, and EDGAR filings
+# labelled iso-8859-1 routinely hold cp1252 curly quotes, dashes and euro signs.
+_CP1252_LABELS = frozenset({
+    "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "cp819", "ibm819",
+    "us-ascii", "ascii", "ansi_x3.4-1968", "iso-ir-100", "csisolatin1", "windows-1252", "x-cp1252",
+})
 _NUMBER_CELL_RE = re.compile(r"^[\s$£€(\-−–—]*(?:US)?[$£€]?[\s(\-−–]*[\d.,]+\s*%?\)?\s*%?$|^[—–―-]+$")
 _HAS_DIGIT_OR_DASH = re.compile(r"[\d—–―-]")
 _CAPTION_CHARS = 400
@@ -68,7 +78,7 @@ def decompress(raw: bytes, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
             out = f.read(max_bytes + 1)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: corrupt deflate data mid-stream
         raise FilingRejected("read", "bad_gzip", f"gzip stream is corrupt or truncated ({e}); re-download the file") from None
     if len(out) > max_bytes:
         raise FilingRejected("read", "too_large", f"decompresses to more than {max_bytes} bytes")
@@ -86,14 +96,22 @@ def decode_html(raw: bytes) -> tuple[str, str]:
         raise FilingRejected("decode", "not_html", "this is a binary file (archive or image), not HTML")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return raw.decode("utf-16"), "utf-16"
+            text = raw.decode("utf-16")
         except UnicodeDecodeError:
             raise FilingRejected("decode", "bad_encoding", "UTF-16 byte-order mark but undecodable content") from None
+        if not _TAG_RE.search(text[:65536].encode("utf-8", "replace")):
+            raise FilingRejected("decode", "not_html", "UTF-16 text with no HTML tags in the first 64 Ki characters")
+        return _INVISIBLE_CONTROLS.sub("", text), "utf-16"
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     if controls > len(head) * 0.01:
         raise FilingRejected("decode", "not_html", f"{controls} control bytes in the first {len(head)}: binary content")
     if not _TAG_RE.search(raw[:65536]):
         raise FilingRejected("decode", "not_html", "no HTML tags in the first 64 KiB")
+    text, enc = _decode_text(raw)
+    return _INVISIBLE_CONTROLS.sub("", text), enc
+
+
+def _decode_text(raw: bytes) -> tuple[str, str]:
     try:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -101,10 +119,14 @@ def decode_html(raw: bytes) -> tuple[str, str]:
     m = _CHARSET_RE.search(raw[:4096])
     if m:
         enc = m.group(1).decode("ascii", "replace").lower()
-        try:
-            return raw.decode(enc), enc
-        except (LookupError, UnicodeDecodeError):
-            pass
+        if enc in _CP1252_LABELS:
+            enc = "cp1252"
+        # a UTF-16/32 label on 8-bit bytes is wrong by construction (HTML says: ignore it)
+        if not enc.startswith(("utf-16", "utf16", "utf-32", "utf32")):
+            try:
+                return raw.decode(enc), enc
+            except (LookupError, UnicodeDecodeError):
+                pass
     # cp1252 is what EDGAR's pre-2010 filers mostly wrote; bytes it lacks map
     # to U+FFFD instead of failing the file.
     return raw.decode("cp1252", errors="replace"), "cp1252"

@@ -53,12 +53,12 @@ _NUMBER_RE = re.compile(
     """,
     re.VERBOSE,
 )
-# Dates are found from their rare part ("28, 2024") and checked for a month
-# name just before it: much faster than an alternation tried at every word.
-_DAY_YEAR_RE = re.compile(r"(?<![\d,.])(?P<day>\d{1,2}),\s*(?P<year>(?:19|20)\d{2})\b")
-_MONTH_BEFORE_RE = re.compile(
+# Dates are found from their rare part (", 2024", a literal-led pattern the
+# regex engine scans for quickly) and checked for "Month D" just before it.
+_COMMA_YEAR_RE = re.compile(r",\s*(?P<year>(?:19|20)\d{2})\b")
+_MONTH_DAY_BEFORE_RE = re.compile(
     r"(?<![A-Za-z])(?P<month>January|February|March|April|May|June|July|August|September|October|November|December"
-    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?\s+$"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?\s+(?P<day>\d{1,2})$"
 )
 _DIGIT = re.compile(r"\d")
 _MONTH_HINT = re.compile(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec")
@@ -158,12 +158,12 @@ def _is_word_char(ch: str) -> bool:
 
 def _find_dates(text: str) -> list[Number]:
     found = []
-    for m in _DAY_YEAR_RE.finditer(text):
-        before = _MONTH_BEFORE_RE.search(text, max(0, m.start() - 12), m.start())
+    for m in _COMMA_YEAR_RE.finditer(text):
+        before = _MONTH_DAY_BEFORE_RE.search(text, max(0, m.start() - 16), m.start())
         if before is None:
             continue
         try:
-            d = date(int(m.group("year")), _MONTHS[before.group("month").lower()], int(m.group("day")))
+            d = date(int(m.group("year")), _MONTHS[before.group("month").lower()], int(before.group("day")))
         except ValueError:
             continue
         start = before.start()
@@ -370,12 +370,14 @@ def table_context(caption_text: str, table_text: str, has_currency_cells: str | 
     """
     text = caption_text + "\n" + table_text
     scale = 0
-    m = SCALE_CAPTION_RE.search(text)
+    lowered = text.lower()
+    has_scale_word = any(w in lowered for w in ("thousand", "million", "billion", "000"))
+    m = SCALE_CAPTION_RE.search(text) if has_scale_word else None
     if m:
         word = next((g for g in m.groups() if g), None)
         scale = _SCALE_OF[word.lower()] if word else 3
     share_scale = None
-    s = _SHARES_SCALE_RE.search(text)
+    s = _SHARES_SCALE_RE.search(text) if has_scale_word else None
     if s:
         share_scale = _SCALE_OF[s.group(1).lower()]
     currency = None

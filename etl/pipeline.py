@@ -11,8 +11,8 @@ before parsing.
 """
 from __future__ import annotations
 
+import ctypes
 import pickle
-import signal
 import threading
 import time
 from collections import Counter
@@ -99,28 +99,58 @@ def discover_inputs(inputs: list[Path]) -> list[Path]:
     return unique
 
 
+class _TimedOut(BaseException):
+    """Raised asynchronously in a thread whose time limit ran out.
+
+    A BaseException, so that no `except Exception` inside the parser swallows it.
+    """
+
+
+def _raise_in_thread(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Schedule `exc` in the thread (None: cancel a scheduled one that has not fired yet)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc) if exc is not None else None)
+
+
 @contextmanager
 def time_limit(seconds: float):
-    """Raise FilingRejected if the body runs longer than `seconds`.
+    """Raise FilingRejected("parse", "timeout") if the body runs longer than `seconds`.
 
-    SIGALRM interrupts Python code only between bytecodes; a single C call
-    (the HTML parser) finishes first, which is bounded by the input size cap.
+    Works in any thread. Ray Data runs an actor's `__call__` in a worker
+    thread, not the main one, where SIGALRM cannot be used; so a watchdog
+    timer raises an exception asynchronously in the calling thread instead.
+    Like a signal handler, it interrupts Python code between bytecodes only: a
+    single C call (the HTML parser) finishes first, which is bounded by the
+    input size cap.
     """
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    if seconds <= 0:
         yield
         return
+    thread_id = threading.get_ident()
+    lock = threading.Lock()
+    state = {"running": True, "fired": False}
 
-    def on_alarm(signum, frame):
-        raise FilingRejected("parse", "timeout", f"parsing took longer than {seconds:.0f} s; the file is "
-                             "pathological or huge: inspect it, or raise --file-timeout")
+    def fire() -> None:
+        with lock:
+            if state["running"]:
+                state["fired"] = True
+                _raise_in_thread(thread_id, _TimedOut)
 
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
     try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        timer.start()
+        try:
+            yield
+        finally:
+            with lock:  # after this the timer can no longer fire
+                state["running"] = False
+            timer.cancel()
+            if state["fired"]:  # fired but not delivered yet (the body had just ended)
+                _raise_in_thread(thread_id, None)
+    except _TimedOut:  # delivered in the body or, at the latest, in the finally above
+        raise FilingRejected("parse", "timeout", f"parsing took longer than {seconds:g} s; the file is "
+                             "pathological or huge: inspect it, or raise --file-timeout") from None
 
 
 def process_file(path: str, known_sha: frozenset, known_rejects: frozenset, source: str,
@@ -142,7 +172,7 @@ def process_file(path: str, known_sha: frozenset, known_rejects: frozenset, sour
     try:
         with time_limit(timeout_s):
             parsed = parse_filing(raw, p, sidecar, max_tokens=max_tokens)
-        tables = filing_tables(parsed, path, len(raw))
+            tables = filing_tables(parsed, path, len(raw))
         return {"path": path, "status": "ok", "filing_id": parsed.filing_id, "payload": pickle.dumps(tables)}
     except FilingRejected as err:
         return {"path": path, "status": "rejected", "filing_id": "",

@@ -2,15 +2,18 @@
 
 Built on selectolax (Lexbor) so that the heavy lifting (parsing, text
 extraction) runs in C; Python only touches the nodes it must change. Steps:
-1. drop what a reader never sees (head, script, style, `display:none`,
-   `ix:header`, footnote markers in `<sup>`);
-2. replace each `ix:nonFraction` by marker text carrying the filer's `scale`
-   (numbers.strip_markers reads it back), so table and prose numbers can use it;
-3. mark block boundaries, line breaks and page breaks with control characters;
+1. mark block boundaries and line breaks in the source string (one regex pass);
+2. parse; drop what a reader never sees (head, script, style, `display:none`,
+   `ix:header`);
+3. in one more tree pass: drop footnote marks in `<sup>`, replace each
+   `ix:nonFraction` by marker text carrying the filer's `scale` (numbers.
+   strip_markers reads it back), mark page breaks;
 4. rebuild each outermost table into a grid (tables.build_grid) and leave a
    placeholder where it stood;
-5. take the body text once, split it into blocks, and drop page footers
-   (page numbers and running footers that stand right before page breaks).
+5. take the body text once, split it into blocks, and drop page furniture
+   (page numbers, running footers and headers around page breaks).
+
+Every `css()` query is a full traversal in C, so queries are few and combined.
 """
 from __future__ import annotations
 
@@ -34,17 +37,14 @@ _BLOCK_TAG_RE = re.compile(
     re.IGNORECASE,
 )
 _BR_RE = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
-_HIDDEN_SELECTOR = (
-    "head,script,style,noscript,template,ix\\:header,xbrli\\:context,[style*='none'],[style*='NONE'],"
-    "[style*='None'],[hidden]"
-)
+_HIDDEN_SELECTOR = "head,script,style,noscript,template,ix\\:header,xbrli\\:context,[style*='none' i],[hidden]"
+_MARKUP_SELECTOR = "sup,ix\\:nonfraction,[style*='break' i],table"
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _FOOTNOTE_MARK = re.compile(r"^\(?(?:\d{1,2}|[a-z]|[ivx]{1,4}|[*†‡§¶#]{1,3})\)?$", re.IGNORECASE)
 _PAGE_BREAK_STYLE = re.compile(r"page-break-(?:before|after)\s*:\s*always|break-(?:before|after)\s*:\s*page", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,3}|[ivxlc]{1,6}|[a-z]-\d{1,3}|\d{1,3}\s*of\s*\d{1,3})$", re.IGNORECASE)
 _PAGEBREAK_COMMENT = re.compile(r"<!--\s*PAGE\s*BREAK\s*-->", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
-_MARKERS_RE = re.compile(r"[\x01\x02\x03]")
 
 
 @dataclass
@@ -95,14 +95,37 @@ def _remove_outermost(nodes: list[LexborNode]) -> None:
 
 def _drop_hidden(tree: LexborHTMLParser) -> None:
     _remove_outermost([n for n in tree.css(_HIDDEN_SELECTOR) if _hidden(n)])
-    _remove_outermost([n for n in tree.css("sup") if _FOOTNOTE_MARK.match((n.text() or "").strip())])
 
 
-def _mark_inline_xbrl(tree: LexborHTMLParser) -> None:
-    for n in tree.css("ix\\:nonfraction"):
+def _mark_inline(tree: LexborHTMLParser) -> list[LexborNode]:
+    """One tree pass: footnote marks go, XBRL facts become markers, page breaks
+    get marks. Returns the tables, in document order, for grid extraction.
+
+    Every selector is one traversal of the tree, so they are combined. Nodes are
+    only changed after the pass, inner facts before outer ones (a replaced node
+    frees its subtree).
+    """
+    facts, sups, breaks, tables = [], [], [], []
+    for n in tree.css(_MARKUP_SELECTOR):
+        tag = n.tag
+        if tag == "ix:nonfraction":
+            facts.append(n)
+        elif tag == "sup":
+            sups.append(n)
+        elif tag == "table":
+            tables.append(n)
+        if tag != "ix:nonfraction" and _PAGE_BREAK_STYLE.search(n.attributes.get("style") or ""):
+            breaks.append(n)
+    for n in reversed(facts):
         a = n.attributes
-        text = _MARKERS_RE.sub("", n.text(deep=True) or "")
+        text = visible(n.text(deep=True) or "")  # a nested fact's marker is dropped
         n.replace_with(f"\x01{a.get('scale') or 0}|{a.get('format') or ''}\x02{text}\x03")
+    for n in breaks:
+        n.insert_after(PAGE_BREAK)
+    for n in sups:
+        if _FOOTNOTE_MARK.match((n.text() or "").strip()):
+            n.decompose()
+    return tables
 
 
 def _mark_blocks_in_source(html: str) -> str:
@@ -116,12 +139,6 @@ def _mark_blocks_in_source(html: str) -> str:
     html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
     html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
     return _BR_RE.sub(LINE_BREAK, html)
-
-
-def _mark_page_breaks(tree: LexborHTMLParser) -> None:
-    for n in tree.css("[style*='break']"):
-        if _PAGE_BREAK_STYLE.search(n.attributes.get("style") or ""):
-            n.insert_after(PAGE_BREAK)
 
 
 def _cell_text(cell: LexborNode) -> str:
@@ -161,9 +178,8 @@ def _closest_table(node: LexborNode) -> LexborNode | None:
     return p
 
 
-def _extract_tables(tree: LexborHTMLParser) -> list[list[list[str]]]:
+def _extract_tables(tables: list[LexborNode]) -> list[list[list[str]]]:
     grids: list[list[list[str]]] = []
-    tables = tree.css("table")
     outer = []
     for t in tables:
         if _closest_table(t) is None:
@@ -235,9 +251,7 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
     if root is None:
         return []
     _drop_hidden(tree)
-    _mark_inline_xbrl(tree)
-    _mark_page_breaks(tree)
-    grids = _extract_tables(tree)
+    grids = _extract_tables(_mark_inline(tree))
     root = tree.body or tree.root
     text = root.text(deep=True, separator="") if root is not None else ""
 

@@ -60,3 +60,11 @@ def test_inline_xbrl_values_become_hinted_numbers():
     text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
     assert text == "Revenue was $2.3 billion."
     assert [(n.raw, n.value) for n in numbers] == [("$2.3 billion", 2.3e9)]
+
+
+def test_nested_inline_xbrl_facts_keep_one_clean_number():
+    body = ("<p><ix:nonFraction name='a' scale='6' contextRef='c1'><ix:nonFraction name='a' scale='6' "
+            "contextRef='c2'>300,000</ix:nonFraction></ix:nonFraction> shares authorized</p>")
+    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    assert text == "300,000 shares authorized"
+    assert [(n.raw, n.value) for n in numbers] == [("300,000", 300_000e6)]
