@@ -29,9 +29,6 @@ WHOLE_DOCUMENT_SECTION = "document"
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _TAG_RE = re.compile(rb"<\s*[A-Za-z!?/]")
-# C0 controls a browser never shows; sanitize.py uses \x01-\x06 as its own
-# in-band markers, so a stray one in the input would corrupt (or crash) parsing.
-_INVISIBLE_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 # WHATWG Encoding Standard: these labels mean windows-1252, and EDGAR filings
 # labelled iso-8859-1 routinely hold cp1252 curly quotes, dashes and euro signs.
 _CP1252_LABELS = frozenset({
@@ -101,14 +98,13 @@ def decode_html(raw: bytes) -> tuple[str, str]:
             raise FilingRejected("decode", "bad_encoding", "UTF-16 byte-order mark but undecodable content") from None
         if not _TAG_RE.search(text[:65536].encode("utf-8", "replace")):
             raise FilingRejected("decode", "not_html", "UTF-16 text with no HTML tags in the first 64 Ki characters")
-        return _INVISIBLE_CONTROLS.sub("", text), "utf-16"
+        return text, "utf-16"
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     if controls > len(head) * 0.01:
         raise FilingRejected("decode", "not_html", f"{controls} control bytes in the first {len(head)}: binary content")
     if not _TAG_RE.search(raw[:65536]):
         raise FilingRejected("decode", "not_html", "no HTML tags in the first 64 KiB")
-    text, enc = _decode_text(raw)
-    return _INVISIBLE_CONTROLS.sub("", text), enc
+    return _decode_text(raw)
 
 
 def _decode_text(raw: bytes) -> tuple[str, str]:

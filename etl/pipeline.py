@@ -251,9 +251,15 @@ class _StoreWriter:
         self.rejects.clear()
 
 
+# Rejects that say nothing about the file itself are retried on the next run.
+RETRIED_REASONS = ("timeout", "internal_error")
+
+
 def _known(store: Store) -> tuple[frozenset, frozenset]:
     shas = store.keys(FILINGS.name, ["content_sha256"], where="etl_version = ?", params=[ETL_VERSION])
-    rej = store.keys(REJECTS.name, ["path", "content_sha256"], where="etl_version = ?", params=[ETL_VERSION])
+    rej = store.keys(REJECTS.name, ["path", "content_sha256"],
+                     where=f"etl_version = ? AND reason NOT IN ({', '.join('?' * len(RETRIED_REASONS))})",
+                     params=[ETL_VERSION, *RETRIED_REASONS])
     return frozenset(s for (s,) in shas), frozenset(rej)
 
 

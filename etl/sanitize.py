@@ -43,6 +43,7 @@ _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _FOOTNOTE_MARK = re.compile(r"^\(?(?:\d{1,2}|[a-z]|[ivx]{1,4}|[*†‡§¶#]{1,3})\)?$", re.IGNORECASE)
 _PAGE_BREAK_STYLE = re.compile(r"page-break-(?:before|after)\s*:\s*always|break-(?:before|after)\s*:\s*page", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,3}|[ivxlc]{1,6}|[a-z]-\d{1,3}|\d{1,3}\s*of\s*\d{1,3})$", re.IGNORECASE)
+_INPUT_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _PAGEBREAK_COMMENT = re.compile(r"<!--\s*PAGE\s*BREAK\s*-->", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 
@@ -245,6 +246,9 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
     """Visible content of a filing as prose and table blocks, in reading order."""
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
+    # The control characters below are this module's in-band markers; a
+    # browser never shows them, so stray ones in the input go first.
+    html = _INPUT_CONTROLS.sub("", html)
     # Old EDGAR filings mark page breaks with a comment only.
     tree = LexborHTMLParser(_mark_blocks_in_source(html))
     root = tree.body or tree.root
