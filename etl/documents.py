@@ -16,6 +16,7 @@ from pathlib import Path
 
 from etl import ETL_VERSION
 from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
+from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
 from etl.metadata import FilingMeta, MetadataError, filing_meta
 from etl.numbers import (
     CellRole, Number, find_numbers, is_per_share_label, is_shares_label, strip_markers, table_context,
@@ -24,6 +25,7 @@ from etl.sanitize import Block, TableBlock, TextBlock, html_to_blocks
 from etl.tables import visible
 
 HTML_SUFFIXES = (".htm", ".html", ".xhtml", ".htm.gz", ".html.gz", ".xhtml.gz")
+FILING_SUFFIXES = HTML_SUFFIXES + (".txt", ".txt.gz")  # .txt: EDGAR full submissions
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 WHOLE_DOCUMENT_SECTION = "document"
 
@@ -250,10 +252,18 @@ def parse_filing(
         raise FilingRejected("read", "too_large", f"{len(raw)} bytes is over the {max_bytes}-byte limit")
     sha = hashlib.sha256(raw).hexdigest()
     try:
-        meta = filing_meta(path, sidecar)
+        filing_meta(path, sidecar)  # a broken sidecar is refused before any parsing
     except MetadataError as e:
         raise FilingRejected("metadata", "bad_sidecar", str(e)) from None
     content = decompress(raw, max_bytes)
+    document_meta: dict = {}
+    if looks_like_submission(content):
+        try:
+            submission = read_submission(content)
+        except SubmissionError as e:
+            raise FilingRejected("parse", e.reason, e.detail) from None
+        content, document_meta = submission.document, submission.meta
+    meta = filing_meta(path, sidecar, document_meta)
     html, encoding = decode_html(content)
     try:
         blocks = html_to_blocks(html)

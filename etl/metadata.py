@@ -92,8 +92,12 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def filing_meta(path: Path, sidecar_bytes: bytes | None) -> FilingMeta:
+def filing_meta(path: Path, sidecar_bytes: bytes | None, from_document: dict | None = None) -> FilingMeta:
+    """Metadata in layers: the file name, then what the document says (EDGAR
+    envelope header, XBRL cover facts), then the sidecar, which has the last word."""
     meta = from_file_name(path.name)
+    if from_document:
+        meta = replace(meta, **{k: v for k, v in from_document.items() if v not in (None, "")})
     if sidecar_bytes is not None:
         try:
             data = json.loads(sidecar_bytes)

@@ -25,7 +25,7 @@ import ray
 from tqdm import tqdm
 
 from etl import ETL_VERSION
-from etl.documents import HTML_SUFFIXES, FilingRejected, parse_filing
+from etl.documents import FILING_SUFFIXES, FilingRejected, parse_filing
 from etl.metadata import sidecar_path
 from etl.records import filing_tables, reject_row, reject_table
 from featurestore import CHUNKS, FILINGS, NUMBERS, REJECTS, SECTIONS, Store
@@ -73,7 +73,8 @@ class IngestSummary:
 
 
 def discover_inputs(inputs: list[Path]) -> list[Path]:
-    """Filing files under the given paths: directories are walked for HTML files.
+    """Filing files under the given paths: directories are walked for HTML files
+    and EDGAR full-submission `.txt` files.
 
     A file named explicitly is taken whatever its suffix (a bad one ends in
     `rejects`); a path that does not exist is an error, not a silent skip.
@@ -83,7 +84,7 @@ def discover_inputs(inputs: list[Path]) -> list[Path]:
         p = Path(p)
         if p.is_dir():
             found.extend(sorted(
-                f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(HTML_SUFFIXES)
+                f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(FILING_SUFFIXES)
             ))
         elif p.is_file():
             found.append(p)
