@@ -11,7 +11,7 @@ import hashlib
 import io
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from etl import ETL_VERSION
@@ -19,7 +19,7 @@ from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_t
 from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
 from etl.metadata import FilingMeta, MetadataError, filing_meta
 from etl.numbers import (
-    CellRole, Number, find_numbers, is_per_share_label, is_shares_label, strip_markers, table_context,
+    CellRole, Number, TableContext, find_numbers, label_role, strip_markers, table_context,
 )
 from etl.sanitize import Block, TableBlock, TextBlock, html_to_blocks
 from etl.tables import visible
@@ -40,6 +40,8 @@ _CP1252_LABELS = frozenset({
 _NUMBER_CELL_RE = re.compile(r"^[\s$£€(\-−–—]*(?:US)?[$£€]?[\s(\-−–]*[\d.,]+\s*%?\)?\s*%?$|^[—–―-]+$")
 _HAS_DIGIT_OR_DASH = re.compile(r"[\d—–―-]")
 _CAPTION_CHARS = 400
+_GROUP_LABEL_CHARS = 40
+_SCALE_CARRY_CHARS = 2500
 
 
 class FilingRejected(Exception):
@@ -130,6 +132,12 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
     return raw.decode("cp1252", errors="replace"), "cp1252"
 
 
+def _is_heading_row(row: list[str]) -> bool:
+    """A label with nothing beside it: it titles the rows below."""
+    filled = [c for c in row if c]
+    return len(filled) == 1 and row[0] == filled[0] and not _NUMBER_CELL_RE.match(visible(filled[0]))
+
+
 def _row_label(row: list[str]) -> str:
     for cell in row:
         v = visible(cell).strip()
@@ -159,6 +167,8 @@ class _DocWriter:
         self.numbers: list[Number] = []
         self.blocks: list[Span] = []
         self.recent_prose: list[str] = []  # for table captions
+        self.last_caption = ""
+        self.last_scale: tuple[int, TableContext] | None = None  # (end offset, context) of the last scaled table
 
     def _shift(self, nums: list[Number], offset: int) -> None:
         for n in nums:  # fresh objects from find_numbers: move them in place
@@ -183,15 +193,27 @@ class _DocWriter:
 
     def add_table(self, grid: list[list[str]]) -> None:
         header_text = " ".join(visible(c) for row in grid[:4] for c in row)
-        caption = " ".join(self.recent_prose)[-_CAPTION_CHARS:]
+        # "The following tables ... (in millions):" captions every table that
+        # follows it directly, not only the first.
+        caption = " ".join(self.recent_prose)[-_CAPTION_CHARS:] if self.recent_prose else self.last_caption
+        self.last_caption = caption
         ctx = table_context(caption, header_text, _cell_currency(grid))
         start = self._open_block()
+        if ctx.scale == 0 and self.last_scale is not None and start - self.last_scale[0] <= _SCALE_CARRY_CHARS:
+            # A note's later tables often rely on the "(in millions)" said once above.
+            ctx = replace(ctx, scale=self.last_scale[1].scale, share_scale=self.last_scale[1].share_scale)
         lines: list[str] = []
         line_start = start
+        group_role = None  # set by a heading row ("Earnings per share:") for the rows below it
         for row in grid:
             label = _row_label(row)
-            per_share = is_per_share_label(label)
-            shares = is_shares_label(label)
+            role_name = label_role(label)
+            if _is_heading_row(row):
+                group_role = role_name
+            elif role_name is None and len(label) <= _GROUP_LABEL_CHARS:
+                role_name = group_role  # "Basic", "Diluted" under their heading
+            per_share = role_name == "per_share"
+            shares = role_name == "shares"
             value_role = CellRole(ctx, per_share, shares, whole_cell=True)
             text_role = CellRole(ctx, per_share, shares, whole_cell=False)
             cells, cell_nums, pos = [], [], 0
@@ -223,6 +245,8 @@ class _DocWriter:
         self.length += len(text)
         self.blocks.append(Span(start, self.length))
         self.recent_prose = []
+        if ctx.scale:
+            self.last_scale = (self.length, ctx)
 
     def text(self) -> str:
         return "".join(self.parts)

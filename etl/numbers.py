@@ -71,7 +71,8 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORDS.update({"no": 0, "none": 0, "nil": 0, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
                       "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100})
-_PER_SHARE_AFTER_RE = re.compile(r"\s+per\s+(?:diluted |basic |common |ordinary )?share", re.IGNORECASE)
+_PER_SHARE_AFTER_RE = re.compile(
+    r"\s+(?:par value\s+)?per\s+(?:diluted |basic |common |ordinary )?share|\s+par value", re.IGNORECASE)
 _MARKER_RE = re.compile(r"\x01([^\x02]*)\x02([^\x03]*)\x03")
 _STRAY_MARKERS = re.compile(r"[\x01\x02\x03]")
 _PER_SHARE_RE = re.compile(
@@ -249,7 +250,13 @@ def _from_match(m: re.Match, text: str, hints: list[Hint], role: CellRole | None
             kind = "amount" if has_context else "count"
             unit = currency or role.table.currency
     elif currency:
-        kind = "per_share" if _PER_SHARE_AFTER_RE.match(text, end) else "amount"
+        if _PER_SHARE_AFTER_RE.match(text, end):
+            kind = "per_share"
+        else:
+            kind = "amount"
+            if role is not None:
+                # "net of tax of $(134)" inside a label of a millions table
+                scale = role.table.scale
     else:
         kind = "count"
 
@@ -391,12 +398,40 @@ def table_context(caption_text: str, table_text: str, has_currency_cells: str | 
     return TableContext(scale=scale, currency=currency, share_scale=share_scale)
 
 
+_PARENTHESISED = re.compile(r"\([^)]*\)")
+_SHARES_FIRST = re.compile(r"^(?:weighted[- ]average\s+)?(?:number of\s+|common\s+|ordinary\s+)*shares\b")
+# "Net income used in computing earnings per share": the head is "Net income".
+_LABEL_HEAD_END = re.compile(r"\s(?:used|excluded|included)\s+(?:in|from)\s")
+
+
+def label_role(label: str) -> str | None:
+    """What a table row label says about its numbers: "per_share", "shares" or None.
+
+    Parenthesised asides are ignored ("Dividends declared ($2.00 per share)" is
+    an amount); a label that starts with shares is a share count even when it
+    mentions earnings per share ("Shares used in computing earnings per share").
+    """
+    text = _PARENTHESISED.sub("", label).strip().lower()
+    if not text:
+        return None
+    head_end = _LABEL_HEAD_END.search(text)
+    if head_end:
+        text = text[: head_end.start()]
+    if _SHARES_FIRST.match(text):
+        return "shares"
+    if _PER_SHARE_RE.search(text):
+        return "per_share"
+    if "share" in text:
+        return "shares"
+    return None
+
+
 def is_per_share_label(label: str) -> bool:
-    return bool(_PER_SHARE_RE.search(label))
+    return label_role(label) == "per_share"
 
 
 def is_shares_label(label: str) -> bool:
-    return "share" in label.lower() and not is_per_share_label(label)
+    return label_role(label) == "shares"
 
 
 def format_tagged(text: str, numbers: list[Number], open_tag: str = "<number>", close_tag: str = "</number>") -> tuple[str, list[tuple[int, int]]]:

@@ -115,3 +115,23 @@ def test_format_tagged_spans_point_at_raw():
     tagged, spans = format_tagged(text, nums)
     assert tagged == "up <number>12%</number> to <number>$5 billion</number>"
     assert [tagged[a:b] for a, b in spans] == ["12%", "$5 billion"]
+
+
+def test_currency_amounts_inside_a_label_take_the_table_scale_but_par_values_do_not():
+    ctx = TableContext(scale=6, currency="USD")
+    nums = find_numbers("Net change, net of tax of $(134) and $63; $0.001 par value",
+                        role=CellRole(ctx, whole_cell=False))
+    assert [(n.raw, n.value, n.kind) for n in nums] == [
+        ("$(134)", -134e6, "amount"), ("$63", 63e6, "amount"), ("$0.001", 0.001, "per_share")]
+
+
+def test_row_label_roles():
+    from etl.numbers import label_role
+    assert label_role("Diluted earnings per share") == "per_share"
+    assert label_role("Shares used in computing earnings per share:") == "shares"
+    assert label_role("Dividends and dividend equivalents declared ($2.00 per share)") is None
+    assert label_role("Weighted-average shares outstanding") == "shares"
+    assert label_role("Net sales") is None
+    assert label_role("Weighted average grant-date fair value per share") == "per_share"
+    assert label_role("Net income used in computing diluted net income per share") is None
+    assert label_role("Anti-dilutive equity awards excluded from diluted net income per share") is None
