@@ -16,6 +16,7 @@ from pathlib import Path
 
 from etl import ETL_VERSION
 from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
+from etl.items import WHOLE_DOCUMENT_SECTION, find_items, section_tuples  # noqa: F401 (re-exported)
 from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
 from etl.metadata import FilingMeta, MetadataError, filing_meta
 from etl.numbers import (
@@ -27,7 +28,6 @@ from etl.tables import visible
 HTML_SUFFIXES = (".htm", ".html", ".xhtml", ".htm.gz", ".html.gz", ".xhtml.gz")
 FILING_SUFFIXES = HTML_SUFFIXES + (".txt", ".txt.gz")  # .txt: EDGAR full submissions
 MAX_INPUT_BYTES = 256 * 1024 * 1024
-WHOLE_DOCUMENT_SECTION = "document"
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _TAG_RE = re.compile(rb"<\s*[A-Za-z!?/]")
@@ -297,7 +297,7 @@ def parse_filing(
     if not text.strip():
         raise FilingRejected("parse", "no_visible_text", "the HTML has no visible text after removing hidden content")
     fid = filing_id_for(sha)
-    sections = [(WHOLE_DOCUMENT_SECTION, "Whole document", Span(0, len(text)))]
+    sections = section_tuples(find_items(text, spans, meta.form))
     parsed = ParsedFiling(fid, sha, meta, encoding, text, numbers, spans, sections)
     parsed.chunks = chunk_document(
         fid, text, numbers, spans, [(sid, span) for sid, _, span in sections], max_tokens, count_tokens

@@ -65,7 +65,6 @@ COVER_SECTION = "cover"
 
 MAX_HEADING_CHARS = 160      # a heading's title (or a long block's first sentence) is at most this long
 _SCAN_CHARS = 400             # how much of a block the label regex ever sees
-_TIGHT_GAP_BLOCK = 4          # blocks this short (page numbers) between two labels count as "no text between"
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,10 @@ ITEMS_10K: tuple[ItemDef, ...] = (
     ItemDef("3", "Legal Proceedings", ("legal proceedings",), exact=("legal proceedings",)),
     ItemDef("4", "Mine Safety Disclosures", ("mine safety", "submission of matters", "vote of security holders"),
             prefix=("mine safety disclosure", "submission of matters to a vote")),
-    ItemDef("4A", "Executive Officers of the Registrant", ("executive officers",)),
-    ItemDef("X", "Information About Our Executive Officers", ("executive officers",)),
+    ItemDef("4A", "Executive Officers of the Registrant", ("executive officers",),
+            prefix=("executive officers of the registrant",)),
+    ItemDef("X", "Information About Our Executive Officers", ("executive officers",),
+            prefix=("information about our executive officers",)),
     ItemDef("5", "Market for Registrant's Common Equity, Related Stockholder Matters and Issuer Purchases of "
                  "Equity Securities", ("market for", "market information"),
             prefix=("market for registrant", "market for the registrant", "market for our common",
@@ -107,10 +108,11 @@ ITEMS_10K: tuple[ItemDef, ...] = (
     ItemDef("6", "[Reserved]", ("selected financial data", "selected consolidated financial data"),
             prefix=("selected financial data", "selected consolidated financial data")),
     ItemDef("7", "Management's Discussion and Analysis of Financial Condition and Results of Operations",
-            (_MDA, "management discussion and analysis", "plan of operation"), prefix=(_MDA,)),
+            (_MDA, "management discussion and analysis", "plan of operation"),
+            prefix=(_MDA, "management discussion and analysis")),
     ItemDef("7A", "Quantitative and Qualitative Disclosures About Market Risk", ("market risk",), prefix=(_QQ,)),
     ItemDef("8", "Financial Statements and Supplementary Data", ("financial statements",),
-            prefix=("financial statements and supplementary data",)),
+            exact=("financial statements",), prefix=("financial statements and supplementary data",)),
     ItemDef("8A", "Controls and Procedures", ("controls and procedures",)),
     ItemDef("8B", "Other Information", ("other information",)),
     ItemDef("9", "Changes in and Disagreements with Accountants on Accounting and Financial Disclosure",
@@ -121,8 +123,7 @@ ITEMS_10K: tuple[ItemDef, ...] = (
     ItemDef("9C", "Disclosure Regarding Foreign Jurisdictions that Prevent Inspections", ("foreign jurisdiction",),
             prefix=("disclosure regarding foreign jurisdictions",)),
     ItemDef("10", "Directors, Executive Officers and Corporate Governance", ("directors",),
-            prefix=("directors executive officers and corporate governance",
-                    "directors and executive officers of the registrant")),
+            prefix=("directors executive officers and corporate governance", "directors and executive officers")),
     ItemDef("11", "Executive Compensation", ("executive compensation",), exact=("executive compensation",)),
     ItemDef("12", "Security Ownership of Certain Beneficial Owners and Management and Related Stockholder Matters",
             ("security ownership",), prefix=("security ownership of certain beneficial owners",)),
@@ -130,7 +131,8 @@ ITEMS_10K: tuple[ItemDef, ...] = (
             ("certain relationships", "related transactions"), prefix=("certain relationships and related",)),
     # Before 2003 Item 14 was "Exhibits, Financial Statement Schedules and Reports on Form 8-K".
     ItemDef("14", "Principal Accountant Fees and Services", ("accountant fees", "accounting fees", "exhibits"),
-            prefix=("principal accountant fees", "principal accounting fees")),
+            prefix=("principal accountant fees", "principal accounting fees",
+                    "exhibits financial statement schedules and reports on form 8 k")),
     ItemDef("15", "Exhibits and Financial Statement Schedules", ("exhibit",),
             prefix=("exhibits and financial statement schedules", "exhibits financial statement schedules",
                     "exhibit and financial statement schedules")),
@@ -157,6 +159,7 @@ ITEMS_10Q: tuple[ItemDef, ...] = (
     ItemDef("II-6", "Exhibits", ("exhibit",), exact=("exhibits",), prefix=("exhibits and reports on form",)),
 )
 
+_DEFS = {"10-K": {d.section_id: d for d in ITEMS_10K}, "10-Q": {d.section_id: d for d in ITEMS_10Q}}
 _GENERIC_TITLES = ("reserved", "not applicable", "none", "omitted", "intentionally left blank")
 
 
@@ -173,8 +176,7 @@ def normalize_title(s: str) -> str:
 
 def title_looks_right(section_id: str, title: str, form: str | None = "10-K") -> bool:
     """True when `title` holds a key phrase of the item's standard title (or says it is reserved)."""
-    defs = {d.section_id: d for d in _defs_for(_form_kind(form) or "10-K")}
-    d = defs.get(section_id)
+    d = _DEFS[_form_kind(form) or "10-K"].get(section_id)
     if d is None:
         return False
     n = normalize_title(title)
@@ -190,12 +192,20 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _ID_IN_LABEL = re.compile(r"\d{1,2}[A-Ca-c]?(?![0-9A-Za-z])|(?<![A-Za-z])X(?![A-Za-z])", re.IGNORECASE)
+_MORE_ITEMS = re.compile(r"(?:\band|&|,)\s+ITEMS?\s*(\d{1,2}[A-C]?|X)(?![0-9A-Za-z])", re.IGNORECASE)
 _RANGE_WORD = re.compile(r"through|to|–|—|-", re.IGNORECASE)
 _PART = re.compile(r"[\s|]*PART\s*(IV|III|II|I)(?![A-Za-z0-9])", re.IGNORECASE)
 _AFTER_LABEL_OK = frozenset(" \t\n.:;—–-|)\u00a0\u2002\u2003\u2009")
 _TITLE_LEAD = " \t\n.:;—–-|)\u00a0\u2002\u2003\u2009"
 _TRAILING_PAGE = re.compile(r"(?:^|[\s|]+)(?:pages?\s+)?\d{1,3}(?:\s*[-–]\s*\d{1,3})?\s*$", re.IGNORECASE)
+# what may stand between two lines of a list: page numbers ("12", "ii", "F-1", "Page 3")
+_PAGE_NUMBER = re.compile(r"(?:page\s*)?(?:\d{1,3}|[ivxlc]{1,6}|[A-Z]-\d{1,3})(?:\s*[-–]\s*\d{1,3})?|Page",
+                          re.IGNORECASE)
 _SENTENCE_CUT = re.compile(r"[.:;](?=\s+[A-Z“\"(])|\n|\s[—–]\s")
+
+
+# every label in item order (10-Q labels are a subset); ranges expand over it
+_LABEL_ORDER = [d.section_id for d in ITEMS_10K]
 
 
 def _form_kind(form: str | None) -> str | None:
@@ -230,6 +240,7 @@ class _Option:
     title: str
     weight: float             # per id
     strong: bool              # a body heading, not a TOC-like line
+    last_block: int = -1      # the block holding the title (the next one for a split heading)
     prev: _Option | None = None
 
 
@@ -239,10 +250,9 @@ class _Label:
     part: str | None
     title: str                # title text on the heading line(s) ("" when only the label)
     has_page: bool            # the title ends in a page number (a TOC line)
-    more: bool                # the block goes on after the heading line
 
 
-def _parse_label(head: str, defs_order: list[str]) -> _Label | None:
+def _parse_label(head: str) -> _Label | None:
     """The item label that starts `head`, when `head` reads as a heading (not a mention)."""
     m = _LABEL.match(head)
     if m is None:
@@ -256,29 +266,28 @@ def _parse_label(head: str, defs_order: list[str]) -> _Label | None:
     connectors = _ID_IN_LABEL.split(m.group("ids"))[1:-1]
     ids: list[str] = []
     for k, x in enumerate(raw_ids):
-        if k and _RANGE_WORD.search(connectors[k - 1] or "") and ids and ids[-1] in defs_order and x in defs_order:
-            a, b = defs_order.index(ids[-1]), defs_order.index(x)
+        if k and _RANGE_WORD.search(connectors[k - 1] or "") and ids and ids[-1] in _LABEL_ORDER and x in _LABEL_ORDER:
+            a, b = _LABEL_ORDER.index(ids[-1]), _LABEL_ORDER.index(x)
             # a range only over the plain items between the two ends (4A/X/8A/8B are never implied)
-            ids.extend(i for i in defs_order[a + 1:b] if i not in ("4A", "X", "8A", "8B") and "-" not in i)
+            ids.extend(i for i in _LABEL_ORDER[a + 1:b] if i not in ("4A", "X", "8A", "8B") and "-" not in i)
         ids.append(x)
     lines = rest.split("\n")
     first = lines[0].lstrip(_TITLE_LEAD).strip(" |")
-    k = 0
     if not first and len(lines) > 1:      # "Item 7.<br>Management's Discussion ..."
-        k = 1
         first = lines[1].lstrip(_TITLE_LEAD).strip(" |")
-    more = any(x.strip() for x in lines[k + 1:])
     if first and not _first_alpha_upper(first[:40]):
         return None          # "Item 7 of this report", "Items 10 and 11 are incorporated"
     title = first.replace(" | ", " ").strip()
+    if "tem" in title.lower():  # "ITEM 1. BUSINESS AND ITEM 2. PROPERTIES"
+        ids.extend(x.upper() for x in _MORE_ITEMS.findall(title) if x.upper() not in ids)
     has_page = bool(title) and (title.isdigit() or bool(_TRAILING_PAGE.search(title)))
     if has_page:
         title = _TRAILING_PAGE.sub("", title).strip()
     part = m.group("part").upper() if m.group("part") else None
-    return _Label(ids, part, title, has_page, more)
+    return _Label(ids, part, title, has_page)
 
 
-def _block_is_list(b: str, defs_order: list[str]) -> bool:
+def _block_is_list(b: str) -> bool:
     """Three or more lines of the block start with an item label: a TOC or index table."""
     if "\n" not in b or (b.count("Item") + b.count("ITEM") + b.count("item")) < 3:
         return False
@@ -304,19 +313,16 @@ class _Doc:
         self.lists: set[int] = set()           # TOC / index blocks
         self.parts: dict[int, str] = {}        # block index -> "I".."IV" for PART heading blocks
         self.labels: dict[int, _Label] = {}
-        label_order = ["1", "1A", "1B", "1C", "2", "3", "4", "4A", "X", "5", "6", "7", "7A", "8", "8A", "8B", "9",
-                       "9A", "9B", "9C", "10", "11", "12", "13", "14", "15", "16"]
         for i, sp in enumerate(blocks):
             head = text[sp.start:min(sp.end, sp.start + _SCAN_CHARS)]
+            if "\n" in head and _block_is_list(text[sp.start:sp.end]):
+                self.lists.add(i)
+                continue
             low = head[:60].lower()
             if "item" not in low and "part" not in low:
                 continue
-            b = text[sp.start:sp.end] if sp.end - sp.start > _SCAN_CHARS else head
-            if _block_is_list(b, label_order):
-                self.lists.add(i)
-                continue
             if "item" in low:
-                lab = _parse_label(head, label_order)
+                lab = _parse_label(head)
                 if lab is not None:
                     self.labels[i] = lab
                     continue
@@ -336,12 +342,12 @@ class _Doc:
     def section_ids(self, raw_ids: list[str], part: str | None) -> list[list[str]]:
         """Alternatives of section ids for raw labels (10-Q: one per possible part)."""
         if self.kind != "10-Q":
-            ids = [x for x in raw_ids if x in self.rank]
+            ids = sorted({x for x in raw_ids if x in self.rank}, key=self.rank.__getitem__)
             return [ids] if ids else []
         parts = [part] if part in ("I", "II") else ["I", "II"]
         out = []
         for p in parts:
-            ids = [f"{p}-{x}" for x in raw_ids if f"{p}-{x}" in self.rank]
+            ids = sorted({f"{p}-{x}" for x in raw_ids if f"{p}-{x}" in self.rank}, key=self.rank.__getitem__)
             if ids:
                 out.append(ids)
         return out
@@ -361,6 +367,7 @@ def _label_options(doc: _Doc) -> list[_Option]:
             part = lab.part
         title = lab.title
         weight = 1.0
+        last = i
         if not title:
             nxt = i + 1
             if (nxt < len(blocks) and nxt not in doc.labels and nxt not in doc.parts and nxt not in doc.lists
@@ -369,9 +376,10 @@ def _label_options(doc: _Doc) -> list[_Option]:
                 if cand and not cand.isdigit() and _first_alpha_upper(cand[:40]):
                     title = cand
                     weight = 0.9
+                    last = nxt
             if not title:
                 weight = 0.6
-        elif len(title) > MAX_HEADING_CHARS or lab.more:
+        elif len(title) > MAX_HEADING_CHARS:
             # a long block: a heading only if its first sentence is the item's standard title
             cut = _SENTENCE_CUT.search(title)
             first = title[:cut.start()] if cut else title[:MAX_HEADING_CHARS + 1]
@@ -387,7 +395,7 @@ def _label_options(doc: _Doc) -> list[_Option]:
                 w = 0.8
             if lab.has_page:
                 w = 0.05
-            opts.append(_Option(i, ids, [doc.rank[x] for x in ids], title, w, w >= 0.5))
+            opts.append(_Option(i, ids, [doc.rank[x] for x in ids], title, w, w >= 0.5, last))
     _damp_tight_runs(doc, opts)
     return opts
 
@@ -397,11 +405,19 @@ def _damp_tight_runs(doc: _Doc, opts: list[_Option]) -> None:
     blocks = sorted({o.block for o in opts})
     if len(blocks) < 3:
         return
+    first_rank: dict[int, int] = {}
+    last_rank: dict[int, int] = {}
+    title_end = {o.block: max(o.block, o.last_block) for o in opts}
+    for o in opts:
+        first_rank[o.block] = min(first_rank.get(o.block, o.ranks[0]), o.ranks[0])
+        last_rank[o.block] = min(last_rank.get(o.block, o.ranks[-1]), o.ranks[-1])
     tight_next = {}
     for a, b in zip(blocks, blocks[1:]):
-        between = range(a + 1, b)
-        tight_next[a] = len(between) <= 3 and all(doc.block_len(k) <= _TIGHT_GAP_BLOCK or k in doc.parts
-                                                  for k in between)
+        between = range(title_end[a] + 1, b)
+        # a list goes on in order; numbering that starts again is the next list (or the body)
+        tight_next[a] = first_rank[b] > last_rank[a] and len(between) <= 3 and all(
+            k in doc.parts or _PAGE_NUMBER.fullmatch(doc.text[doc.blocks[k].start:doc.blocks[k].end])
+            for k in between)
     run: list[int] = [blocks[0]]
     damp: set[int] = set()
     for a, b in zip(blocks, blocks[1:]):

@@ -529,7 +529,7 @@ KNOWN_FORMATS = frozenset(_FORMATS)
 
 _XML_PARSER_KW = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                       remove_comments=False, collect_ids=False)
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_XML_DECL = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote br caption dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
     "h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split())
@@ -589,7 +589,7 @@ def _parse(html: bytes | str):
         root = etree.fromstring(data, etree.XMLParser(**_XML_PARSER_KW))
         if root is not None:
             return root, _Names(xml=True)
-    except etree.XMLSyntaxError:
+    except (etree.XMLSyntaxError, ValueError):
         pass
     parser = etree.HTMLParser(no_network=True, huge_tree=True, remove_comments=False)
     root = etree.fromstring(data, parser)
@@ -805,13 +805,22 @@ class _Extractor:
             continued_at = cont.get("continuedAt") or cont.get("continuedat")
         return _collapse(parts)
 
+    def kind(self, tag: str) -> str:
+        n = self.names
+        return "ix:nonFraction" if tag in n.nonfraction else "ix:nonNumeric" if tag in n.nonnumeric else "ix:fraction"
+
     def reject(self, concept: str, reason: str, detail: str) -> None:
         self.result.rejects.append(FactReject(concept, reason, detail))
 
     def run(self) -> XbrlResult:
         self.scan()
         for index, el in enumerate(self.fact_elements):
-            self.fact(el, index)
+            try:
+                self.fact(el, index)
+            except Exception as e:  # one odd fact never stops the filing
+                self.reject((el.get("name") or "").strip(), "internal_error",
+                            f"{self.kind(el.tag)} {el.get('id') or '#' + str(index)}: "
+                            f"{type(e).__name__}: {e}; report it with the filing")
         for ctx in self.contexts.values():
             if ctx.cik and "EntityCentralIndexKey" not in self.result.dei:
                 self.result.dei["EntityCentralIndexKey"] = ctx.cik
@@ -823,7 +832,7 @@ class _Extractor:
         a = _attrs(el)
         concept = (a.get("name") or "").strip()
         tag = el.tag
-        kind = "ix:nonFraction" if tag in n.nonfraction else "ix:nonNumeric" if tag in n.nonnumeric else "ix:fraction"
+        kind = self.kind(tag)
         # the detail starts with the element kind: "ix:nonFraction f-12: ..."
         where = f"{kind} {a.get('id') or '#' + str(index)}"
         if tag in n.fraction:
@@ -874,9 +883,10 @@ class _Extractor:
                 else:
                     out = shown if spec is None else spec[1](shown)
             except (_BadValue, InvalidOperation) as e:
+                how = f"format {fmt!r}" if fmt else "a fact without format"
                 self.reject(concept, "bad_value",
-                            f"{where}: format {fmt or '(none)'!r} cannot read shown text "
-                            f"{_short(shown)!r}: {e}; the fact is invalid XBRL")
+                            f"{where}: {how} cannot read shown text {_short(shown)!r}: {e}; "
+                            "the fact is invalid XBRL (fix the filing or extend the format reader)")
                 return
             if numeric:
                 try:
