@@ -17,6 +17,8 @@ from pathlib import Path
 from etl import ETL_VERSION
 from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
 from etl.items import WHOLE_DOCUMENT_SECTION, find_items, section_tuples  # noqa: F401 (re-exported)
+from etl.cover import cover_metadata
+from etl.xbrl import Fact, FactReject, XbrlResult, dei_metadata, extract_facts, is_inline_xbrl
 from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
 from etl.metadata import FilingMeta, MetadataError, filing_meta
 from etl.numbers import (
@@ -65,6 +67,8 @@ class ParsedFiling:
     blocks: list[Span]
     sections: list[tuple[str, str, Span]]  # (section_id, title, span)
     chunks: list[Chunk] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    fact_rejects: list[FactReject] = field(default_factory=list)
     etl_version: str = ETL_VERSION
 
 
@@ -287,8 +291,8 @@ def parse_filing(
         except SubmissionError as e:
             raise FilingRejected("parse", e.reason, e.detail) from None
         content, document_meta = submission.document, submission.meta
-    meta = filing_meta(path, sidecar, document_meta)
     html, encoding = decode_html(content)
+    xbrl = extract_facts(html) if is_inline_xbrl(html) else XbrlResult([], [], {})
     try:
         blocks = html_to_blocks(html)
     except RecursionError:
@@ -296,9 +300,12 @@ def parse_filing(
     text, numbers, spans = document_text(blocks)
     if not text.strip():
         raise FilingRejected("parse", "no_visible_text", "the HTML has no visible text after removing hidden content")
+    # name < cover-page words < the filing's XBRL cover facts (DEI) < the EDGAR envelope < the sidecar
+    meta = filing_meta(path, sidecar, {**cover_metadata(text), **dei_metadata(xbrl.dei), **document_meta})
     fid = filing_id_for(sha)
     sections = section_tuples(find_items(text, spans, meta.form))
-    parsed = ParsedFiling(fid, sha, meta, encoding, text, numbers, spans, sections)
+    parsed = ParsedFiling(fid, sha, meta, encoding, text, numbers, spans, sections,
+                          facts=xbrl.facts, fact_rejects=xbrl.rejects)
     parsed.chunks = chunk_document(
         fid, text, numbers, spans, [(sid, span) for sid, _, span in sections], max_tokens, count_tokens
     )

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from etl.xbrl import normalize_cik
+
 _HEADER_RE = re.compile(rb"<(?:SEC|IMS)-HEADER>(.*?)</(?:SEC|IMS)-HEADER>", re.DOTALL | re.IGNORECASE)
 _DOCUMENT_RE = re.compile(rb"<DOCUMENT>(.*?)(?:</DOCUMENT>|\Z)", re.DOTALL | re.IGNORECASE)
 _FIELD_RE = re.compile(rb"<(TYPE|SEQUENCE|FILENAME|DESCRIPTION)>([^\r\n<]*)", re.IGNORECASE)
@@ -78,7 +80,9 @@ def parse_header(header: bytes) -> dict:
             if d is not None:
                 meta[key] = d
         elif key == "company_id":
-            meta[key] = value.decode("ascii", "replace").strip().lstrip("0") or "0"
+            cik = normalize_cik(value.decode("ascii", "replace"))
+            if cik:
+                meta[key] = cik
         else:
             meta[key] = value.decode("latin-1").strip()
     return meta

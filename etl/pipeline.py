@@ -28,7 +28,7 @@ from etl import ETL_VERSION
 from etl.documents import FILING_SUFFIXES, FilingRejected, parse_filing
 from etl.metadata import sidecar_path
 from etl.records import filing_tables, reject_row, reject_table
-from featurestore import CHUNKS, FILINGS, NUMBERS, REJECTS, SECTIONS, Store
+from featurestore import CHUNKS, FACTS, FILINGS, NUMBERS, REJECTS, SECTIONS, Store
 
 DEFAULT_FILE_TIMEOUT_S = 120.0
 
@@ -56,6 +56,8 @@ class IngestSummary:
     rejects: Counter = field(default_factory=Counter)
     chunks: int = 0
     numbers: int = 0
+    facts: int = 0
+    fact_rejects: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -68,6 +70,8 @@ class IngestSummary:
             f"rejects           {sum(self.rejects.values())} ({rej})",
             f"chunks written    {self.chunks}",
             f"numbers written   {self.numbers}",
+            f"facts written     {self.facts} ({sum(self.fact_rejects.values())} rejected: "
+            f"{', '.join(f'{k}: {v}' for k, v in sorted(self.fact_rejects.items())) or 'none'})",
             f"seconds           {self.seconds:.1f}",
         ]
 
@@ -238,13 +242,18 @@ class _StoreWriter:
                 def cat(name: str) -> pa.Table:
                     return pa.concat_tables([t[name] for t in self.filings.values()])
                 tx.upsert(FILINGS.name, cat(FILINGS.name))
-                for t in (SECTIONS, CHUNKS, NUMBERS):
+                for t in (SECTIONS, CHUNKS, NUMBERS, FACTS):
                     tx.replace_partitions(t.name, ids, cat(t.name))
-                self.summary.chunks += sum(t[CHUNKS.name].num_rows for t in self.filings.values())
-                self.summary.numbers += sum(t[NUMBERS.name].num_rows for t in self.filings.values())
+                for t in self.filings.values():
+                    self.summary.chunks += t[CHUNKS.name].num_rows
+                    self.summary.numbers += t[NUMBERS.name].num_rows
+                    self.summary.facts += t[FACTS.name].num_rows
+                    for r in t[REJECTS.name].to_pylist():  # rejected facts of a good filing
+                        self.rejects.append(r)
+                        self.summary.fact_rejects[r["reason"]] += 1
             if self.rejects:
                 # one row per (path, content, stage): keep the last if a batch repeats it
-                dedup = {(r["path"], r["content_sha256"], r["stage"]): r for r in self.rejects}
+                dedup = {(r["path"], r["content_sha256"], r["stage"], r["item"]): r for r in self.rejects}
                 tx.upsert(REJECTS.name, reject_table(list(dedup.values())))
         self.summary.filings_written += len(ids)
         self.written_ids.update(ids)

@@ -126,13 +126,14 @@ REJECTS = Table(
         ("path", pa.string()),
         ("content_sha256", pa.string()),
         ("source", pa.string()),
-        ("stage", pa.string()),           # read, decode, parse, chunk, timeout …
+        ("stage", pa.string()),           # read, decode, metadata, parse, xbrl …
+        ("item", pa.string()),            # "" for the whole file; a fact id for one rejected fact
         ("reason", pa.string()),          # short machine-readable reason
         ("detail", pa.string()),          # what went wrong and what to do
         ("etl_version", pa.string()),
         ("at", UTC_TS),
     ]),
-    key=("path", "content_sha256", "stage"),
+    key=("path", "content_sha256", "stage", "item"),
 )
 
 WEBSITE_STATS = Table(

@@ -38,7 +38,7 @@ def test_primary_document_and_header_metadata():
     assert b"Annual report" in sub.document and sub.file_name == "d2.htm" and not sub.is_plain_text
     assert sub.meta == {
         "accession_number": "0000320193-24-000123", "form": "10-K", "period_end": date(2024, 9, 28),
-        "filed_at": date(2024, 11, 1), "company_name": "Apple Inc.", "company_id": "320193",
+        "filed_at": date(2024, 11, 1), "company_name": "Apple Inc.", "company_id": "0000320193",
     }
 
 
@@ -72,11 +72,11 @@ def test_parse_filing_reads_the_envelope_and_its_metadata(tmp_path):
     raw = envelope(("10-K", b"<html><body><p>Net sales were $391.0 billion.</p></body></html>"))
     doc = parse_filing(raw, Path("0000320193-24-000123.txt"))
     assert doc.text == "Net sales were $391.0 billion."
-    assert (doc.meta.company_id, doc.meta.form, doc.meta.period_end) == ("320193", "10-K", date(2024, 9, 28))
+    assert (doc.meta.company_id, doc.meta.form, doc.meta.period_end) == ("0000320193", "10-K", date(2024, 9, 28))
     assert doc.meta.accession_number == "0000320193-24-000123"
     # a sidecar still has the last word
     doc = parse_filing(raw, Path("x.txt"), b'{"company_name": "Apple"}')
-    assert doc.meta.company_name == "Apple" and doc.meta.company_id == "320193"
+    assert doc.meta.company_name == "Apple" and doc.meta.company_id == "0000320193"
     with pytest.raises(FilingRejected) as e:
         parse_filing(envelope(("EX-99", b"<html>x</html>")), Path("y.txt"))
     assert (e.value.stage, e.value.reason) == ("parse", "no_primary_document")

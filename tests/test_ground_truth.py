@@ -53,12 +53,21 @@ def test_every_number_value_kind_and_span(pair):
             assert c.text[s:e] == n.raw
 
 
-def test_metadata_from_the_file_name(pair):
+def test_metadata_from_the_file_name_and_the_filings_own_cover_facts(pair):
     sample, doc = pair
     assert doc.meta.ticker == sample.ticker.upper()
     assert doc.meta.form == "10-K"
-    assert doc.meta.filed_at == sample.filed_at
-    assert doc.meta.period_end is None  # not invented: only a sidecar or the filing can say
+    assert doc.meta.filed_at == sample.filed_at          # from the name
+    assert doc.meta.period_end == sample.period_end      # from dei:DocumentPeriodEndDate
+    assert doc.meta.company_id == sample.company_id      # from dei:EntityCentralIndexKey
+    assert doc.meta.accession_number is None             # nothing says it: not invented
+
+
+def test_facts_come_with_the_filing(pair):
+    sample, doc = pair
+    numeric = [f for f in doc.facts if f.value is not None and f.unit]
+    assert len(numeric) == sample.html.count("<ix:nonFraction")
+    assert not doc.fact_rejects
 
 
 def test_sidecar_fills_what_the_name_cannot():

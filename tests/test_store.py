@@ -131,7 +131,7 @@ def test_upsert_updates_changed_values_and_keeps_others(store):
 
 def test_upsert_matches_null_key_parts(store):
     rows = pa.table({
-        "path": ["/x.htm"], "content_sha256": [None], "source": ["sec"], "stage": ["read"],
+        "path": ["/x.htm"], "content_sha256": [None], "source": ["sec"], "stage": ["read"], "item": [""],
         "reason": ["unreadable"], "detail": ["d"], "etl_version": ["v1"],
         "at": [dt.datetime(2025, 1, 1, tzinfo=UTC)],
     }, schema=REJECTS.schema)
