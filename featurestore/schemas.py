@@ -140,14 +140,19 @@ WEBSITE_STATS = Table(
     "website_stats",
     pa.schema([
         ("company_id", pa.string()),
-        ("site", pa.string()),
+        ("site", pa.string()),            # host name, e.g. acme.example
+        ("snapshot", pa.date32()),        # the crawl's date (latest fetched_at)
+        ("filing_id", pa.string()),       # the site snapshot's row in `filings` (source = website)
+        ("pages_seen", pa.int32()),
         ("pages_kept", pa.int32()),
         ("pages_dropped", pa.int32()),
-        ("text_html_ratio", pa.float64()),
-        ("median_density", pa.float64()),
-        ("text_chars", pa.int64()),
+        ("dropped_by_reason", pa.string()),  # JSON object reason -> count
+        ("text_html_ratio", pa.float64()),   # kept text bytes / HTML bytes of all pages
+        ("median_density", pa.float64()),    # log ratio of zlib density to natural prose
+        ("density_iqr", pa.float64()),
+        ("text_chars", pa.int64()),          # kept text size
     ]),
-    key=("company_id", "site"),
+    key=("company_id", "site", "snapshot"),
 )
 
 GROWTH = Table(
