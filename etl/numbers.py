@@ -213,7 +213,16 @@ def _from_match(m: re.Match, text: str, hints: list[Hint], role: CellRole | None
         end = m.start("tail") + tail.index(")")
         tail = tail[: tail.index(")")]
         word = ""
-    negative = opened and closed or bool(g["minus"])
+    minus = bool(g["minus"])
+    if minus:
+        ms = m.start("minus")
+        before = text[ms - 1] if ms > 0 else " "
+        if before.isalnum() or before in "%)":
+            # "3.6%-5.4%", "70-80%", "2023-2024": a range dash, not a minus sign
+            minus = False
+            if start == ms:
+                start = m.start("cur2") if g["cur2"] else d_start
+    negative = opened and closed or minus
     is_percent = "%" in tail or "percent" in tail or "per cent" in tail
     magnitude = _digits_value(digits)
     hint = _hint_for(d_start, d_end, hints)

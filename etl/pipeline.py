@@ -11,12 +11,9 @@ before parsing.
 """
 from __future__ import annotations
 
-import ctypes
 import pickle
-import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +22,12 @@ import ray
 from tqdm import tqdm
 
 from etl import ETL_VERSION
-from etl.documents import FILING_SUFFIXES, FilingRejected, parse_filing
-from etl.metadata import sidecar_path
-from etl.records import filing_tables, reject_row, reject_table
+from etl.companies_house import is_archive
+from etl.documents import FILING_SUFFIXES
+from etl.file_ingest import DEFAULT_FILE_TIMEOUT_S, process_input, process_file, time_limit  # noqa: F401
+from etl.records import reject_table
 from featurestore import CHUNKS, FACTS, FILINGS, NUMBERS, REJECTS, SECTIONS, Store
 
-DEFAULT_FILE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -49,7 +46,7 @@ class IngestConfig:
 
 @dataclass
 class IngestSummary:
-    files_seen: int = 0
+    files_seen: int = 0   # filing files, archive members included
     skipped_known: int = 0
     duplicates: int = 0
     filings_written: int = 0
@@ -57,7 +54,7 @@ class IngestSummary:
     chunks: int = 0
     numbers: int = 0
     facts: int = 0
-    fact_rejects: Counter = field(default_factory=Counter)
+    item_rejects: Counter = field(default_factory=Counter)  # facts and identity conflicts of kept filings
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -70,15 +67,16 @@ class IngestSummary:
             f"rejects           {sum(self.rejects.values())} ({rej})",
             f"chunks written    {self.chunks}",
             f"numbers written   {self.numbers}",
-            f"facts written     {self.facts} ({sum(self.fact_rejects.values())} rejected: "
-            f"{', '.join(f'{k}: {v}' for k, v in sorted(self.fact_rejects.items())) or 'none'})",
+            f"facts written     {self.facts}",
+            f"item rejects      {sum(self.item_rejects.values())} "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(self.item_rejects.items())) or 'none'})",
             f"seconds           {self.seconds:.1f}",
         ]
 
 
 def discover_inputs(inputs: list[Path]) -> list[Path]:
-    """Filing files under the given paths: directories are walked for HTML files
-    and EDGAR full-submission `.txt` files.
+    """Filing files under the given paths: directories are walked for HTML files,
+    EDGAR full-submission `.txt` files and Companies House bulk `.zip` archives.
 
     A file named explicitly is taken whatever its suffix (a bad one ends in
     `rejects`); a path that does not exist is an error, not a silent skip.
@@ -88,7 +86,7 @@ def discover_inputs(inputs: list[Path]) -> list[Path]:
         p = Path(p)
         if p.is_dir():
             found.extend(sorted(
-                f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(FILING_SUFFIXES)
+                f for f in p.rglob("*") if f.is_file() and (f.name.lower().endswith(FILING_SUFFIXES) or is_archive(f))
             ))
         elif p.is_file():
             found.append(p)
@@ -104,92 +102,9 @@ def discover_inputs(inputs: list[Path]) -> list[Path]:
     return unique
 
 
-class _TimedOut(BaseException):
-    """Raised asynchronously in a thread whose time limit ran out.
-
-    A BaseException, so that no `except Exception` inside the parser swallows it.
-    """
-
-
-def _raise_in_thread(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Schedule `exc` in the thread (None: cancel a scheduled one that has not fired yet)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                               ctypes.py_object(exc) if exc is not None else None)
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Raise FilingRejected("parse", "timeout") if the body runs longer than `seconds`.
-
-    Works in any thread. Ray Data runs an actor's `__call__` in a worker
-    thread, not the main one, where SIGALRM cannot be used; so a watchdog
-    timer raises an exception asynchronously in the calling thread instead.
-    Like a signal handler, it interrupts Python code between bytecodes only: a
-    single C call (the HTML parser) finishes first, which is bounded by the
-    input size cap.
-    """
-    if seconds <= 0:
-        yield
-        return
-    thread_id = threading.get_ident()
-    lock = threading.Lock()
-    state = {"running": True, "fired": False}
-
-    def fire() -> None:
-        with lock:
-            if state["running"]:
-                state["fired"] = True
-                _raise_in_thread(thread_id, _TimedOut)
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    try:
-        timer.start()
-        try:
-            yield
-        finally:
-            with lock:  # after this the timer can no longer fire
-                state["running"] = False
-            timer.cancel()
-            if state["fired"]:  # fired but not delivered yet (the body had just ended)
-                _raise_in_thread(thread_id, None)
-    except _TimedOut:  # delivered in the body or, at the latest, in the finally above
-        raise FilingRejected("parse", "timeout", f"parsing took longer than {seconds:g} s; the file is "
-                             "pathological or huge: inspect it, or raise --file-timeout") from None
-
-
-def process_file(path: str, known_sha: frozenset, known_rejects: frozenset, source: str,
-                 max_tokens: int, timeout_s: float) -> dict:
-    """Read, hash and parse one file; the outcome as a row for the driver."""
-    import hashlib
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-        side = sidecar_path(p)
-        sidecar = side.read_bytes() if side.is_file() else None
-    except OSError as e:
-        err = FilingRejected("read", "unreadable", f"cannot read the file: {e}")
-        return {"path": path, "status": "rejected", "filing_id": "",
-                "payload": pickle.dumps(reject_row(path, None, source, err))}
-    sha = hashlib.sha256(raw).hexdigest()
-    if sha in known_sha or (path, sha) in known_rejects:
-        return {"path": path, "status": "known", "filing_id": "", "payload": b""}
-    try:
-        with time_limit(timeout_s):
-            parsed = parse_filing(raw, p, sidecar, max_tokens=max_tokens)
-            tables = filing_tables(parsed, path, len(raw))
-        return {"path": path, "status": "ok", "filing_id": parsed.filing_id, "payload": pickle.dumps(tables)}
-    except FilingRejected as err:
-        return {"path": path, "status": "rejected", "filing_id": "",
-                "payload": pickle.dumps(reject_row(path, sha, source, err))}
-    except Exception as e:  # a bug must not stop the batch: record it and go on
-        err = FilingRejected("parse", "internal_error", f"{type(e).__name__}: {e} (please report this file)")
-        return {"path": path, "status": "rejected", "filing_id": "",
-                "payload": pickle.dumps(reject_row(path, sha, source, err))}
-
-
 class ParseFilings:
-    """Ray Data callable: a batch of paths -> one outcome row per path."""
+    """Ray Data callable: a batch of paths -> one outcome row per filing (an
+    archive gives one per member)."""
 
     def __init__(self, known_sha: frozenset, known_rejects: frozenset, source: str,
                  max_tokens: int, timeout_s: float):
@@ -200,8 +115,9 @@ class ParseFilings:
         self.timeout_s = timeout_s
 
     def __call__(self, batch: dict) -> dict:
-        rows = [process_file(str(p), self.known_sha, self.known_rejects, self.source,
-                             self.max_tokens, self.timeout_s) for p in batch["path"]]
+        rows = [row for p in batch["path"]
+                for row in process_input(str(p), self.known_sha, self.known_rejects, self.source,
+                                         self.max_tokens, self.timeout_s)]
         return {k: [r[k] for r in rows] for k in ("path", "status", "filing_id", "payload")}
 
 
@@ -217,6 +133,7 @@ class _StoreWriter:
         self.written_ids: set[str] = set()
 
     def add(self, row: dict) -> None:
+        self.summary.files_seen += 1
         status = row["status"]
         if status == "known":
             self.summary.skipped_known += 1
@@ -248,9 +165,9 @@ class _StoreWriter:
                     self.summary.chunks += t[CHUNKS.name].num_rows
                     self.summary.numbers += t[NUMBERS.name].num_rows
                     self.summary.facts += t[FACTS.name].num_rows
-                    for r in t[REJECTS.name].to_pylist():  # rejected facts of a good filing
+                    for r in t[REJECTS.name].to_pylist():  # rejected facts, identity conflicts
                         self.rejects.append(r)
-                        self.summary.fact_rejects[r["reason"]] += 1
+                        self.summary.item_rejects[f"{r['stage']}/{r['reason']}"] += 1
             if self.rejects:
                 # one row per (path, content, stage): keep the last if a batch repeats it
                 dedup = {(r["path"], r["content_sha256"], r["stage"], r["item"]): r for r in self.rejects}
@@ -283,7 +200,7 @@ def run_ingest(config: IngestConfig) -> IngestSummary:
     t0 = time.perf_counter()
     store = Store(config.store, create=True)
     paths = discover_inputs(config.inputs)
-    summary = IngestSummary(files_seen=len(paths))
+    summary = IngestSummary()
     if not paths:
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -300,7 +217,9 @@ def run_ingest(config: IngestConfig) -> IngestSummary:
         num_cpus=config.cpus_per_worker,
     )
     writer = _StoreWriter(store, summary, config.commit_every)
-    with tqdm(total=len(paths), desc="ingest", unit="file", disable=not config.progress) as bar:
+    # Archives expand into many filings, so their total is unknown up front.
+    total = None if any(is_archive(p) for p in paths) else len(paths)
+    with tqdm(total=total, desc="ingest", unit="file", disable=not config.progress) as bar:
         for batch in ds.iter_batches(batch_size=config.files_per_batch, batch_format="pyarrow"):
             for row in batch.to_pylist():
                 writer.add(row)

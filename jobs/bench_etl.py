@@ -9,7 +9,7 @@ ETL / floor. Target: the TOTAL ratio within 5x.
 
 For each inline-XBRL filing it also prints the share of visible `ix:nonFraction`
 values that a number of `parse_filing` has (same magnitude after `scale`; see
-jobs/xbrl_coverage.py), target >= 98%, for the numbers of the whole document,
+etl/xbrl_coverage.py), target >= 98%, for the numbers of the whole document,
 for the numbers that reach the store (those inside chunks), and with the
 `ix:nonFraction` tags stripped first ("heuristics only": how the ETL does on a
 filing without inline XBRL), with the first misses of each so a developer sees
@@ -38,8 +38,8 @@ from pathlib import Path
 from selectolax.lexbor import LexborHTMLParser
 
 from etl.documents import HTML_SUFFIXES, decode_html, parse_filing
-from jobs.xbrl_coverage import TARGET as COVERAGE_TARGET
-from jobs.xbrl_coverage import Coverage, coverage, ix_facts, strip_ix_tags
+from etl.xbrl_coverage import TARGET as COVERAGE_TARGET
+from etl.xbrl_coverage import Coverage, coverage, ix_facts, strip_ix_tags
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 5.0

@@ -27,7 +27,8 @@ import duckdb
 import pytest
 
 from etl.documents import FilingRejected, ParsedFiling, parse_filing
-from etl.pipeline import IngestConfig, process_file, run_ingest, time_limit
+from etl.file_ingest import process_file, time_limit
+from etl.pipeline import IngestConfig, run_ingest
 from featurestore import Store
 
 OK = ("ok", "ok")

@@ -135,3 +135,9 @@ def test_row_label_roles():
     assert label_role("Weighted average grant-date fair value per share") == "per_share"
     assert label_role("Net income used in computing diluted net income per share") is None
     assert label_role("Anti-dilutive equity awards excluded from diluted net income per share") is None
+
+
+def test_a_range_dash_is_not_a_minus_sign():
+    assert [(n.raw, n.value) for n in find_numbers("rates of 3.6%-5.4% and 70-80% over 2023-2024")] == [
+        ("3.6%", 0.036), ("5.4%", 0.054), ("70", 70.0), ("80%", 0.8), ("2023", 2023.0), ("2024", 2024.0)]
+    assert [(n.raw, n.value) for n in find_numbers("a change of -5.4% (loss -$3)")] == [("-5.4%", -0.054), ("-$3", -3.0)]

@@ -3,7 +3,7 @@
 * every filing parses with `parse_filing` (no FilingRejected);
 * on each of the 8 inline-XBRL filings, >= 98% of the visible `ix:nonFraction`
   values have a number of the same magnitude, in the parse and in its chunks
-  (the reader is jobs/xbrl_coverage.py, independent of the ETL's own parser);
+  (the reader is etl/xbrl_coverage.py, independent of the ETL's own parser);
 * a Ray ingest of the folder stores all 11 with no rejects, as any DuckDB client
   sees it, and a second run writes nothing.
 
@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from etl.documents import HTML_SUFFIXES, FilingRejected, parse_filing
-from jobs.xbrl_coverage import TARGET, coverage, ix_facts, strip_ix_tags, word_value
+from etl.xbrl_coverage import TARGET, coverage, ix_facts, strip_ix_tags, word_value
 
 INLINE_XBRL = (
     "aapl-10-k-2024-11-01.html",
