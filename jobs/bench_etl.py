@@ -40,6 +40,7 @@ from selectolax.lexbor import LexborHTMLParser
 from etl.documents import HTML_SUFFIXES, decode_html, parse_filing
 from etl.xbrl_coverage import TARGET as COVERAGE_TARGET
 from etl.xbrl_coverage import Coverage, coverage, ix_facts, strip_ix_tags
+from etl.xbrl import extract_facts, is_inline_xbrl
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 5.0
@@ -74,6 +75,7 @@ class FileResult:
     n_bytes: int
     floor_s: float
     etl_s: float
+    facts_s: float            # the inline-XBRL fact extraction inside etl_s, timed alone
     n_numbers: int
     n_chunks: int
     facts_nil: int = 0
@@ -93,7 +95,7 @@ class FileResult:
     def as_dict(self) -> dict:
         d = {
             "file": self.name, "bytes": self.n_bytes, "mb": self.mb,
-            "floor_s": self.floor_s, "etl_s": self.etl_s,
+            "floor_s": self.floor_s, "etl_s": self.etl_s, "xbrl_facts_s": self.facts_s,
             "floor_ms_per_mb": 1e3 * self.floor_s / self.mb, "etl_ms_per_mb": 1e3 * self.etl_s / self.mb,
             "ratio": self.etl_s / self.floor_s, "numbers": self.n_numbers, "chunks": self.n_chunks,
             "inline_xbrl": self.inline_xbrl,
@@ -124,7 +126,9 @@ def bench_file(path: Path, repeat: int, with_coverage: bool = True) -> FileResul
         parsed = parse_filing(raw, path)
 
     etl_s = best_time(etl, repeat)
-    res = FileResult(path.name, len(raw), floor_s, etl_s, len(parsed.numbers), len(parsed.chunks))
+    html_text, _ = decode_html(html_bytes)
+    facts_s = best_time(lambda: extract_facts(html_text), repeat) if is_inline_xbrl(html_text) else 0.0
+    res = FileResult(path.name, len(raw), floor_s, etl_s, facts_s, len(parsed.numbers), len(parsed.chunks))
     if not with_coverage:
         return res
     facts, res.facts_nil = ix_facts(html_bytes)
@@ -146,21 +150,33 @@ def _pct(x: float) -> str:
 
 
 def speed_table(results: list[FileResult]) -> tuple[list[str], dict]:
+    """ms/MB of the whole ETL and of its XBRL fact extraction, against the floor.
+
+    "core" is the ETL without the fact extraction (sanitise, tables, numbers,
+    sections, chunks): the part the 5x target was set for before facts joined.
+    """
     w = max([len(r.name) for r in results] + [5])
-    lines = [f"{'file':<{w}}  {'MB':>6}  {'floor ms/MB':>11}  {'ETL ms/MB':>9}  {'ratio':>6}"]
+    lines = [f"{'file':<{w}}  {'MB':>6}  {'floor ms/MB':>11}  {'ETL ms/MB':>9}  {'ratio':>6}  "
+             f"{'facts ms/MB':>11}  {'core ratio':>10}"]
     for r in results:
         lines.append(f"{r.name:<{w}}  {r.mb:6.2f}  {1e3 * r.floor_s / r.mb:11.1f}  "
-                     f"{1e3 * r.etl_s / r.mb:9.1f}  {r.etl_s / r.floor_s:5.1f}x")
+                     f"{1e3 * r.etl_s / r.mb:9.1f}  {r.etl_s / r.floor_s:5.1f}x  "
+                     f"{1e3 * r.facts_s / r.mb:11.1f}  {(r.etl_s - r.facts_s) / r.floor_s:9.1f}x")
     mb = sum(r.mb for r in results)
     floor_s = sum(r.floor_s for r in results)
     etl_s = sum(r.etl_s for r in results)
+    facts_s = sum(r.facts_s for r in results)
     ratio = etl_s / floor_s
-    lines.append(f"{'TOTAL':<{w}}  {mb:6.2f}  {1e3 * floor_s / mb:11.1f}  {1e3 * etl_s / mb:9.1f}  {ratio:5.1f}x")
+    core_ratio = (etl_s - facts_s) / floor_s
+    lines.append(f"{'TOTAL':<{w}}  {mb:6.2f}  {1e3 * floor_s / mb:11.1f}  {1e3 * etl_s / mb:9.1f}  {ratio:5.1f}x  "
+                 f"{1e3 * facts_s / mb:11.1f}  {core_ratio:9.1f}x")
     met = ratio <= TARGET_RATIO
-    lines.append(f"total: floor {floor_s:.3f} s, ETL {etl_s:.3f} s for {mb:.2f} MB; "
-                 f"target ETL within {TARGET_RATIO:g}x of the floor: {'MET' if met else 'NOT MET'} ({ratio:.1f}x)")
-    total = {"mb": mb, "floor_s": floor_s, "etl_s": etl_s, "floor_ms_per_mb": 1e3 * floor_s / mb,
-             "etl_ms_per_mb": 1e3 * etl_s / mb, "ratio": ratio, "target_ratio": TARGET_RATIO, "met": met}
+    lines.append(f"total: floor {floor_s:.3f} s, ETL {etl_s:.3f} s (of which XBRL facts {facts_s:.3f} s) for "
+                 f"{mb:.2f} MB; target ETL within {TARGET_RATIO:g}x of the floor: "
+                 f"{'MET' if met else 'NOT MET'} ({ratio:.1f}x; {core_ratio:.1f}x without fact extraction)")
+    total = {"mb": mb, "floor_s": floor_s, "etl_s": etl_s, "xbrl_facts_s": facts_s,
+             "floor_ms_per_mb": 1e3 * floor_s / mb, "etl_ms_per_mb": 1e3 * etl_s / mb, "ratio": ratio,
+             "core_ratio": core_ratio, "target_ratio": TARGET_RATIO, "met": met}
     return lines, total
 
 
