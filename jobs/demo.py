@@ -1,5 +1,8 @@
 """The bundled default, end to end: sample corpus -> ingest -> what is in the store.
 
+The sample corpus: generated 10-Ks (several companies and years, inline XBRL,
+EDGAR-style tables) and a generated Companies House bulk zip.
+
 Local (what `make demo` runs):
     python -m jobs.demo --out demo
 
@@ -15,6 +18,7 @@ import sys
 from pathlib import Path
 
 from etl.pipeline import IngestConfig, run_ingest
+from etl.sample_accounts import write_bulk_zip
 from etl.sample_corpus import write_corpus
 from featurestore import Store
 from jobs.ray_session import init_ray, shutdown_ray
@@ -36,8 +40,12 @@ def show_store(store: Store) -> None:
         "SELECT 'sections', count(*) FROM sections UNION ALL SELECT 'chunks', count(*) FROM chunks UNION ALL "
         "SELECT 'numbers', count(*) FROM numbers UNION ALL SELECT 'rejects', count(*) FROM rejects"))
     _print_table("filings", store.sql(
-        "SELECT f.ticker, f.form, f.company_name, f.period_end, f.filed_at, count(c.chunk_id) AS chunks "
-        "FROM filings f LEFT JOIN chunks c USING (filing_id) GROUP BY ALL ORDER BY f.ticker, f.filed_at"))
+        "SELECT f.source, f.company_id, f.ticker, f.form, f.company_name, f.period_end, f.filed_at, "
+        "count(DISTINCT c.section_id) AS sections, count(c.chunk_id) AS chunks "
+        "FROM filings f LEFT JOIN chunks c USING (filing_id) GROUP BY ALL ORDER BY f.source DESC, f.company_id, f.filed_at"))
+    _print_table("facts by filer (inline XBRL)", store.sql(
+        "SELECT f.source, f.company_name, count(*) AS facts, count(x.value) AS numeric "
+        "FROM facts x JOIN filings f USING (filing_id) GROUP BY ALL ORDER BY facts DESC LIMIT 6"))
     _print_table("numbers by kind", store.sql(
         "SELECT kind, count(*) AS n, min(value) AS min_value, max(value) AS max_value "
         "FROM numbers GROUP BY kind ORDER BY n DESC"))
@@ -63,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     corpus, store_dir = a.out / "corpus", a.out / "store"
-    paths = write_corpus(corpus, n_companies=a.companies, n_years=a.years, seed=a.seed)
-    print(f"sample corpus: {len(paths)} filings in {corpus}")
+    paths = write_corpus(corpus / "sec", n_companies=a.companies, n_years=a.years, seed=a.seed)
+    bulk = write_bulk_zip(corpus / "companies_house", n=6, seed=a.seed)
+    print(f"sample corpus: {len(paths)} 10-K filings in {corpus / 'sec'}, a Companies House bulk zip {bulk}")
     init_ray(a.num_cpus)
     try:
         summary = run_ingest(IngestConfig(inputs=[corpus], store=store_dir))
