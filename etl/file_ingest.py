@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import pickle
 import threading
 from contextlib import contextmanager
@@ -26,10 +27,19 @@ from etl.companies_house import (
 from etl.documents import FilingRejected, ParsedFiling, parse_filing
 from etl.metadata import sidecar_path
 from etl.records import filing_tables, reject_row, reject_table
-from featurestore import REJECTS
+from etl.websites import SiteRejected, clean_site, read_site, site_document_html, site_sidecar, stats_row
+from featurestore import REJECTS, WEBSITE_STATS
 
 DEFAULT_FILE_TIMEOUT_S = 120.0
 COMPANIES_HOUSE = "companies_house"
+WEBSITE = "website"
+
+
+def is_site(path: Path) -> bool:
+    """A crawled site: a folder with a manifest.json or WARC files, or one WARC file."""
+    if path.is_dir():
+        return (path / "manifest.json").is_file() or any(path.glob("*.warc")) or any(path.glob("*.warc.gz"))
+    return path.name.endswith((".warc", ".warc.gz"))
 
 
 class _TimedOut(BaseException):
@@ -190,8 +200,32 @@ def process_archive(path: str, known_sha: frozenset, known_rejects: frozenset,
     return rows
 
 
+def process_site(path: str, known_sha: frozenset, known_rejects: frozenset,
+                 max_tokens: int, timeout_s: float) -> dict:
+    """A crawled site -> one filing (its kept pages) plus its `website_stats` row."""
+    try:
+        with time_limit(timeout_s):
+            result = clean_site(read_site(Path(path)))
+    except SiteRejected as e:
+        return _row(path, "rejected", payload=reject_row(path, None, WEBSITE, FilingRejected(e.stage, e.reason, e.detail)))
+    except FilingRejected as e:
+        return _row(path, "rejected", payload=reject_row(path, None, WEBSITE, e))
+    doc = site_document_html(result).encode("utf-8")
+    sidecar = json.dumps(site_sidecar(result), sort_keys=True).encode()
+    row = parse_one(path, doc, Path(result.site + ".html"), sidecar, WEBSITE, known_sha, known_rejects,
+                    max_tokens, timeout_s)
+    if row["status"] == "ok":
+        tables = pickle.loads(row["payload"])
+        tables[WEBSITE_STATS.name] = pa.Table.from_pylist([stats_row(result, row["filing_id"])],
+                                                          schema=WEBSITE_STATS.schema)
+        row["payload"] = pickle.dumps(tables)
+    return row
+
+
 def process_input(path: str, known_sha: frozenset, known_rejects: frozenset, source: str,
                   max_tokens: int, timeout_s: float) -> list[dict]:
+    if source == WEBSITE:
+        return [process_site(path, known_sha, known_rejects, max_tokens, timeout_s)]
     if is_archive(Path(path)):
         return process_archive(path, known_sha, known_rejects, max_tokens, timeout_s)
     return [process_file(path, known_sha, known_rejects, source, max_tokens, timeout_s)]

@@ -24,9 +24,11 @@ from tqdm import tqdm
 from etl import ETL_VERSION
 from etl.companies_house import is_archive
 from etl.documents import FILING_SUFFIXES
-from etl.file_ingest import DEFAULT_FILE_TIMEOUT_S, process_input, process_file, time_limit  # noqa: F401
+from etl.file_ingest import (  # noqa: F401 (process_file, time_limit re-exported)
+    DEFAULT_FILE_TIMEOUT_S, WEBSITE, is_site, process_file, process_input, time_limit,
+)
 from etl.records import reject_table
-from featurestore import CHUNKS, FACTS, FILINGS, NUMBERS, REJECTS, SECTIONS, Store
+from featurestore import CHUNKS, FACTS, FILINGS, NUMBERS, REJECTS, SECTIONS, WEBSITE_STATS, Store
 
 
 
@@ -72,6 +74,19 @@ class IngestSummary:
             f"({', '.join(f'{k}: {v}' for k, v in sorted(self.item_rejects.items())) or 'none'})",
             f"seconds           {self.seconds:.1f}",
         ]
+
+
+def discover_sites(inputs: list[Path]) -> list[Path]:
+    """Crawled sites under the given paths: a site itself, or a folder of sites."""
+    found: list[Path] = []
+    for p in map(Path, inputs):
+        if not p.exists():
+            raise FileNotFoundError(f"input {p} does not exist; pass site folders (manifest.json or WARC) or folders of them")
+        if is_site(p):
+            found.append(p)
+        elif p.is_dir():
+            found.extend(sorted(c for c in p.iterdir() if is_site(c)))
+    return found
 
 
 def discover_inputs(inputs: list[Path]) -> list[Path]:
@@ -161,6 +176,9 @@ class _StoreWriter:
                 tx.upsert(FILINGS.name, cat(FILINGS.name))
                 for t in (SECTIONS, CHUNKS, NUMBERS, FACTS):
                     tx.replace_partitions(t.name, ids, cat(t.name))
+                stats = [t[WEBSITE_STATS.name] for t in self.filings.values() if WEBSITE_STATS.name in t]
+                if stats:
+                    tx.upsert(WEBSITE_STATS.name, pa.concat_tables(stats))
                 for t in self.filings.values():
                     self.summary.chunks += t[CHUNKS.name].num_rows
                     self.summary.numbers += t[NUMBERS.name].num_rows
@@ -199,7 +217,7 @@ def run_ingest(config: IngestConfig) -> IngestSummary:
     """Ingest the configured inputs into the store; Ray must be initialised."""
     t0 = time.perf_counter()
     store = Store(config.store, create=True)
-    paths = discover_inputs(config.inputs)
+    paths = discover_sites(config.inputs) if config.source == WEBSITE else discover_inputs(config.inputs)
     summary = IngestSummary()
     if not paths:
         summary.seconds = time.perf_counter() - t0

@@ -1,7 +1,9 @@
 """The bundled default, end to end: sample corpus -> ingest -> what is in the store.
 
 The sample corpus: generated 10-Ks (several companies and years, inline XBRL,
-EDGAR-style tables) and a generated Companies House bulk zip.
+EDGAR-style tables), a generated Companies House bulk zip, and generated crawls
+of the same companies' websites (one of them a WARC, one without a company,
+which ends in `rejects`).
 
 Local (what `make demo` runs):
     python -m jobs.demo --out demo
@@ -20,6 +22,7 @@ from pathlib import Path
 from etl.pipeline import IngestConfig, run_ingest
 from etl.sample_accounts import write_bulk_zip
 from etl.sample_corpus import write_corpus
+from etl.site_corpus import write_sites
 from featurestore import Store
 from jobs.ray_session import init_ray, shutdown_ray
 
@@ -37,6 +40,7 @@ def _print_table(title: str, tbl) -> None:
 def show_store(store: Store) -> None:
     _print_table("tables", store.sql(
         "SELECT 'filings' AS tbl, count(*) AS n_rows FROM filings UNION ALL "
+        "SELECT 'facts', count(*) FROM facts UNION ALL SELECT 'website_stats', count(*) FROM website_stats UNION ALL "
         "SELECT 'sections', count(*) FROM sections UNION ALL SELECT 'chunks', count(*) FROM chunks UNION ALL "
         "SELECT 'numbers', count(*) FROM numbers UNION ALL SELECT 'rejects', count(*) FROM rejects"))
     _print_table("filings", store.sql(
@@ -46,6 +50,11 @@ def show_store(store: Store) -> None:
     _print_table("facts by filer (inline XBRL)", store.sql(
         "SELECT f.source, f.company_name, count(*) AS facts, count(x.value) AS numeric "
         "FROM facts x JOIN filings f USING (filing_id) GROUP BY ALL ORDER BY facts DESC LIMIT 6"))
+    _print_table("website statistics joined to the same companies' filings (SQL)", store.sql(
+        "SELECT w.company_id, w.site, w.pages_seen, w.pages_kept, w.dropped_by_reason, "
+        "round(w.median_density, 3) AS median_density, count(f.filing_id) AS sec_filings "
+        "FROM website_stats w LEFT JOIN filings f ON f.company_id = w.company_id AND f.source = 'sec' "
+        "GROUP BY ALL ORDER BY w.company_id"))
     _print_table("numbers by kind", store.sql(
         "SELECT kind, count(*) AS n, min(value) AS min_value, max(value) AS max_value "
         "FROM numbers GROUP BY kind ORDER BY n DESC"))
@@ -73,15 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     corpus, store_dir = a.out / "corpus", a.out / "store"
     paths = write_corpus(corpus / "sec", n_companies=a.companies, n_years=a.years, seed=a.seed)
     bulk = write_bulk_zip(corpus / "companies_house", n=6, seed=a.seed)
-    print(f"sample corpus: {len(paths)} 10-K filings in {corpus / 'sec'}, a Companies House bulk zip {bulk}")
+    sites = write_sites(corpus / "websites", n_companies=min(a.companies, 3), seed=a.seed)
+    print(f"sample corpus: {len(paths)} 10-K filings in {corpus / 'sec'}, a Companies House bulk zip {bulk}, "
+          f"{len(sites)} crawled sites in {corpus / 'websites'}")
     init_ray(a.num_cpus)
     try:
-        summary = run_ingest(IngestConfig(inputs=[corpus], store=store_dir))
+        summaries = {
+            "filings": run_ingest(IngestConfig(inputs=[corpus / "sec", corpus / "companies_house"], store=store_dir)),
+            "websites": run_ingest(IngestConfig(inputs=[corpus / "websites"], store=store_dir, source="website")),
+        }
     finally:
         shutdown_ray()
-    print(f"\ningest into {store_dir}:")
-    for line in summary.lines():
-        print("  " + line)
+    for what, summary in summaries.items():
+        print(f"\ningest of the {what} into {store_dir}:")
+        for line in summary.lines():
+            print("  " + line)
     show_store(Store(store_dir))
     print(f"\nstore: {store_dir} (open {store_dir / 'filingstore.duckdb'} with any DuckDB client)")
     return 0
