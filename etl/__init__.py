@@ -1,15 +1,23 @@
 """Filing ETL: HTML in, clean number-tagged text, sections and chunks out.
 
 Pure modules (no Ray, no I/O beyond what a caller hands in):
-  sanitize.py   HTML -> document blocks (hidden content dropped, tables rebuilt)
-  tables.py     one HTML table -> a clean grid of cell strings
-  numbers.py    find and normalise numbers in a block of text
-  chunking.py   blocks -> token-budgeted chunks with tagged text
-  metadata.py   filing metadata from sidecar JSON or the file name
-  documents.py  one filing file (bytes) -> a `ParsedFiling` (composes the above)
-  sample_corpus.py  generator of realistic 10-K HTML with exact ground truth
-Ray glue:
-  pipeline.py   the Ray Data ingest (read -> parse -> chunk -> driver writes)
+  sanitize.py      HTML -> document blocks (hidden content dropped, tables rebuilt)
+  tables.py        one HTML table -> a clean grid of cell strings
+  numbers.py       find and normalise numbers in a block of text
+  chunking.py      blocks -> token-budgeted chunks with tagged text
+  items.py         10-K / 10-Q item sections
+  xbrl.py          inline XBRL facts; xbrl_coverage.py checks numbers against them
+  metadata.py, cover.py   filing metadata: sidecar, file name, cover page
+  edgar_submission.py     EDGAR full-submission .txt envelopes
+  companies_house.py      bulk zips (safe extraction) and company identity
+  websites.py, density.py site crawls: boilerplate, line diff, information density
+  documents.py     one filing file (bytes) -> a `ParsedFiling` (composes the above)
+  records.py       a parsed filing as Arrow rows of the store's tables
+  sample_corpus.py, sample_accounts.py, site_corpus.py   generators with ground truth
+I/O and Ray glue:
+  file_ingest.py   one input (file, archive, site) -> outcome rows, under a time limit
+  pipeline.py      the Ray Data ingest (read -> parse -> chunk -> driver writes)
+  downloads.py, edgar_download.py, companies_house_download.py   HTTP downloaders
 
 The document text contract (what `documents.parse_filing` produces and what the
 sample corpus's ground truth describes):
