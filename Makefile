@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench-etl clean
+.PHONY: demo test test-all bench-etl bench-layout clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test-all: $(STAMP)
 
 bench-etl: $(STAMP)
 	$(PY) -m jobs.bench_etl
+
+bench-layout: $(STAMP)
+	$(PY) -m jobs.bench_layout
 
 clean:
 	rm -rf demo .pytest_cache

@@ -18,6 +18,7 @@ from etl import ETL_VERSION
 from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
 from etl.items import WHOLE_DOCUMENT_SECTION, find_items, section_tuples  # noqa: F401 (re-exported)
 from etl.cover import cover_metadata
+from etl.layout import blocks_if_positioned
 from etl.xbrl import Fact, FactReject, XbrlResult, dei_metadata, extract_facts, is_inline_xbrl
 from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
 from etl.metadata import FilingMeta, MetadataError, filing_meta
@@ -294,7 +295,11 @@ def parse_filing(
     html, encoding = decode_html(content)
     xbrl = extract_facts(html) if is_inline_xbrl(html) else XbrlResult([], [], {})
     try:
-        blocks = html_to_blocks(html)
+        # Accounts software that positions every word absolutely has no usable
+        # DOM order: rebuild reading order from the CSS positions instead.
+        blocks = blocks_if_positioned(html)
+        if blocks is None:
+            blocks = html_to_blocks(html)
     except RecursionError:
         raise FilingRejected("parse", "too_deep", "the HTML nests too deeply to parse") from None
     text, numbers, spans = document_text(blocks)
