@@ -72,6 +72,7 @@ from etl.tables import RawCell, build_grid, visible
 Block = TextBlock | TableBlock
 
 MIN_ABSOLUTE = 5          # fewer `position:absolute` than this: not a positioned layout
+MIN_TAG_SHARE = 0.05      # ... nor fewer than this share of the source's tags ("<" count)
 POSITIONED_SHARE = 0.5    # share of visible characters that must sit in positioned boxes
 ROOT_FONT_PX = 16.0
 _ROOT_EM = 13.0           # a typical body font size (px), for widths counted in em
@@ -98,6 +99,7 @@ _CELL_TAG_RE = re.compile(r"<t[dh]\b", re.IGNORECASE)
 _BR_RE = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
 _INPUT_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _ABSOLUTE_RE = re.compile(r"position\s*:\s*(?:absolute|fixed)", re.IGNORECASE)
+_STYLE_OPEN_RE = re.compile(r"<style\b[^>]*>", re.IGNORECASE)
 _CLASS_ABSOLUTE_RE = re.compile(r"\{[^{}]*position\s*:\s*(?:absolute|fixed)", re.IGNORECASE)
 _DECL_RE = re.compile(r"([A-Za-z-]+)\s*:\s*([^;]*)")
 _LENGTH_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%]*)$")
@@ -1099,8 +1101,26 @@ def _absolute_count(html: str, enough: int) -> int:
 
 
 def _maybe_positioned(html: str) -> bool:
-    """The cheap test: enough `position:absolute` in the source, or a class rule that positions."""
-    return _absolute_count(html, MIN_ABSOLUTE) >= MIN_ABSOLUTE or bool(_CLASS_ABSOLUTE_RE.search(html))
+    """The cheap test, on the source string: enough `position:absolute` both in
+    number and as a share of the tags (a positioned layout has one per word or
+    line; a Workiva 10-K has a few dozen among 10^5 tags), or a class rule that
+    positions."""
+    if any(_CLASS_ABSOLUTE_RE.search(css) for css in _style_sheets(html)):
+        return True
+    need = max(MIN_ABSOLUTE, int(MIN_TAG_SHARE * html.count("<")))
+    # str.count is a C scan; it bounds the regex count from above
+    if html.count("absolute") + html.count("ABSOLUTE") + html.count("Absolute") + html.count("fixed") < need:
+        return False
+    return _absolute_count(html, need) >= need
+
+
+def _style_sheets(html: str) -> list[str]:
+    """The text of the document's <style> elements (class rules live only there)."""
+    out = []
+    for m in _STYLE_OPEN_RE.finditer(html):
+        end = html.find("</", m.end())
+        out.append(html[m.end(): end if end >= 0 else len(html)])
+    return out
 
 
 def _mostly_positioned(c: Collected) -> bool:
