@@ -66,7 +66,7 @@ from statistics import median
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from etl.sanitize import TableBlock, TextBlock, collapse_ws
+from etl.sanitize import TableBlock, TextBlock, collapse_ws, remove_outermost
 from etl.tables import RawCell, build_grid, visible
 
 Block = TextBlock | TableBlock
@@ -308,20 +308,6 @@ def _hidden(node: LexborNode, rules: dict[str, dict[str, str]]) -> bool:
     return False
 
 
-def _remove_outermost(nodes: list[LexborNode]) -> None:
-    ids = {n.mem_id for n in nodes}
-    for n in nodes:
-        p = n.parent
-        nested = False
-        while p is not None:
-            if p.mem_id in ids:
-                nested = True
-                break
-            p = p.parent
-        if not nested:
-            n.decompose()
-
-
 def _prepare(html: str | bytes) -> tuple[LexborHTMLParser, dict[str, dict[str, str]]]:
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
@@ -332,7 +318,7 @@ def _prepare(html: str | bytes) -> tuple[LexborHTMLParser, dict[str, dict[str, s
     tree = LexborHTMLParser(_BR_RE.sub(LINE_BREAK, marked))
     hidden_sel = _HIDDEN_SELECTOR + (",[class]" if any(
         r.get("display") == "none" or r.get("visibility") == "hidden" for r in rules.values()) else "")
-    _remove_outermost([n for n in tree.css(hidden_sel) if _hidden(n, rules)])
+    remove_outermost([n for n in tree.css(hidden_sel) if _hidden(n, rules)])
     # Inline-XBRL facts become the marker text sanitize uses (numbers.strip_markers reads it).
     facts = tree.css("ix\\:nonfraction")
     for n in reversed(facts):

@@ -79,7 +79,7 @@ def _hidden(node: LexborNode) -> bool:
     return bool(_DISPLAY_NONE.search(style))
 
 
-def _remove_outermost(nodes: list[LexborNode]) -> None:
+def remove_outermost(nodes: list[LexborNode]) -> None:
     """Decompose nodes, skipping any whose ancestor is also going (freed memory)."""
     ids = {n.mem_id for n in nodes}
     for n in nodes:
@@ -95,7 +95,7 @@ def _remove_outermost(nodes: list[LexborNode]) -> None:
 
 
 def _drop_hidden(tree: LexborHTMLParser) -> None:
-    _remove_outermost([n for n in tree.css(_HIDDEN_SELECTOR) if _hidden(n)])
+    remove_outermost([n for n in tree.css(_HIDDEN_SELECTOR) if _hidden(n)])
 
 
 def _mark_inline(tree: LexborHTMLParser) -> list[LexborNode]:

@@ -27,40 +27,24 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from jobs.cli_types import iso_date, positive_int
 from etl.companies_house_download import (
     CH_BASE_URL, DEFAULT_USER_AGENT, CompaniesHouseConfig, download_companies_house,
 )
 
 
-def _date(s: str) -> date:
-    try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a YYYY-MM-DD date") from None
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number >= 1")
-    return v
-
-
 def parse_args(argv: list[str] | None = None) -> CompaniesHouseConfig:
     ap = argparse.ArgumentParser(prog="python -m jobs.download_companies_house", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--since", type=_date, required=True, help="first day, YYYY-MM-DD")
-    ap.add_argument("--until", type=_date, default=None, help="last day, YYYY-MM-DD (default: today)")
+    ap.add_argument("--since", type=iso_date, required=True, help="first day, YYYY-MM-DD")
+    ap.add_argument("--until", type=iso_date, default=None, help="last day, YYYY-MM-DD (default: today)")
     ap.add_argument("--out", type=Path, required=True, help="folder for the zips (created)")
     ap.add_argument("--monthly", action="store_true",
                     help="the monthly archives (Accounts_Monthly_Data-MonthYYYY.zip) instead of the daily files")
     ap.add_argument("--base-url", default=CH_BASE_URL, help="site serving the pages and files (default %(default)s)")
     ap.add_argument("--user-agent", default=DEFAULT_USER_AGENT, help="User-Agent header (default %(default)r)")
     ap.add_argument("--rate", type=float, default=10.0, help="requests per second (default %(default)s)")
-    ap.add_argument("--max-attempts", type=_positive_int, default=5,
+    ap.add_argument("--max-attempts", type=positive_int, default=5,
                     help="requests per file before it is reported failed (default %(default)s)")
     a = ap.parse_args(argv)
     until = a.until or date.today()

@@ -30,28 +30,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from jobs.cli_types import iso_date, positive_int
 from etl.edgar_download import (
     SEC_ARCHIVE_URL, SEC_DATA_URL, SEC_MAX_RATE_PER_S, EdgarDownloadConfig, download_edgar, normalize_cik,
 )
 
 UA_ENV = "SEC_USER_AGENT"
-
-
-def _date(s: str) -> date:
-    try:
-        return date.fromisoformat(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a YYYY-MM-DD date") from None
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number >= 1")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="company CIK (320193 or 0000320193); repeat or separate with commas")
     ap.add_argument("--forms", default="10-K", help="comma-separated forms, exact (default %(default)s)")
     ap.add_argument("--include-amendments", action="store_true", help="also take FORM/A of every form")
-    ap.add_argument("--since", type=_date, default=None, help="first filing date, YYYY-MM-DD (default: all)")
-    ap.add_argument("--until", type=_date, default=None, help="last filing date, YYYY-MM-DD (default: all)")
+    ap.add_argument("--since", type=iso_date, default=None, help="first filing date, YYYY-MM-DD (default: all)")
+    ap.add_argument("--until", type=iso_date, default=None, help="last filing date, YYYY-MM-DD (default: all)")
     ap.add_argument("--out", type=Path, required=True, help="folder for documents and sidecars (created)")
     ap.add_argument("--user-agent", default=None,
                     help=f'"Name email" declared to SEC (default: ${UA_ENV}); required by SEC')
@@ -70,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"serve both {SEC_DATA_URL} and {SEC_ARCHIVE_URL} from this URL (a mirror, tests)")
     ap.add_argument("--rate", type=float, default=SEC_MAX_RATE_PER_S,
                     help="requests per second, all requests together (default and SEC maximum %(default)s)")
-    ap.add_argument("--max-attempts", type=_positive_int, default=5,
+    ap.add_argument("--max-attempts", type=positive_int, default=5,
                     help="requests per file before it is reported failed (default %(default)s)")
-    ap.add_argument("--workers", type=_positive_int, default=4,
+    ap.add_argument("--workers", type=positive_int, default=4,
                     help="documents fetched at once, sharing the rate limit (default %(default)s)")
     return ap
 
