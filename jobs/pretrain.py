@@ -12,7 +12,9 @@ Writes to --out: tokenizer/ (reused when the run resumes), data_report.json (spl
 waste), model/ (the final encoder: encoder_config.json + model.safetensors + tokenizer/),
 metrics.json, metrics.csv, loss_curve.png (when matplotlib is installed) and ray_results/
 (Ray Train checkpoints). Running the same command again resumes from the last checkpoint;
-a larger --max-steps continues training.
+a larger --max-steps continues training. --numeracy-mix 0.1 makes 10% of the training
+sequences generated numeracy items (models.numeracy; "16 plus 24 gives 40", growth and margin
+percentages). Evaluate with python -m jobs.eval_numbers --store ... --model <out>.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
     ap.add_argument("--cpus-per-worker", type=float, default=1.0)
     ap.add_argument("--max-steps", type=int, default=None, help="override the preset's step count")
     ap.add_argument("--token-budget", type=int, default=None, help="override padded tokens per batch per worker")
+    ap.add_argument("--warmup-steps", type=int, default=None, help="override the preset's warmup (short runs)")
     ap.add_argument("--eval-every", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=None)
     ap.add_argument("--run-name", default="pretrain")
@@ -44,16 +47,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
                     help="Ray Train storage (default <out>/ray_results; shared storage on a cluster)")
     ap.add_argument("--resume-from", type=Path, default=None, help="start from this checkpoint folder")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (local runs only)")
+    ap.add_argument("--numeracy-mix", type=float, default=0.0,
+                    help="share of training sequences that are generated numeracy items (models.numeracy), in [0, 1)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     p = preset(a.preset)
     for field, value in (("max_steps", a.max_steps), ("token_budget", a.token_budget),
+                         ("warmup_steps", a.warmup_steps),
                          ("eval_every", a.eval_every), ("checkpoint_every", a.checkpoint_every)):
         if value is not None:
             setattr(p.train, field, value)
     job = PretrainJob(store=a.store, out=a.out, preset=p, workers=a.workers, cpus_per_worker=a.cpus_per_worker,
                       gpus_per_worker=a.gpus_per_worker, run_name=a.run_name, storage_path=a.storage_path,
-                      resume_from=a.resume_from, progress=not a.no_progress)
+                      resume_from=a.resume_from, progress=not a.no_progress, numeracy_mix=a.numeracy_mix)
     return job, a.num_cpus
 
 
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     last = res.history[-1] if res.history else {}
     evals = [r for r in res.history if "eval_number_excess" in r]
     print(f"pretrain ({job.preset.encoder.name}, {job.workers} workers) -> {res.model_dir} in {res.seconds:.0f} s")
-    print(f"  data      {json.dumps({k: res.data[k] for k in ('train_chunks', 'eval_chunks', 'eval_companies', 'vocab_size', 'train_tokens')})}")
+    print(f"  data      {json.dumps({k: res.data[k] for k in ('train_chunks', 'numeracy_items', 'eval_chunks', 'eval_companies', 'vocab_size', 'train_tokens')})}")
     pad = res.data["padding"]
     print(f"  padding   token-budget batches {pad['budget_padding_waste']:.1%} vs random fixed-size "
           f"{pad['fixed_padding_waste']:.1%} (batch size {pad['fixed_batch_size']})")

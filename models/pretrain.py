@@ -49,6 +49,7 @@ from models.tokenizer import Encoding, NumberTokenizer
 TRAIN_STATE_FILE = "train_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 MODEL_DIR = "model"
+RUN_CONFIG_FILE = "run_config.json"
 
 
 # --- data ---------------------------------------------------------------------------
@@ -432,6 +433,7 @@ class PretrainJob:
     storage_path: Path | None = None      # Ray Train run storage; default <out>/ray_results (shared on a cluster)
     resume_from: Path | None = None       # a checkpoint folder to start from (else: the run's latest, if any)
     progress: bool = True
+    numeracy_mix: float = 0.0           # share of training sequences that are generated numeracy items
 
 
 @dataclass
@@ -445,6 +447,25 @@ class PretrainResult:
     data: dict[str, Any]
     seconds: float
     notes: list[str] = field(default_factory=list)
+
+
+NUMERACY_COMPANY = "numeracy"
+
+
+def numeracy_records(mix: float, n_chunks: int, seed: int) -> list[ChunkRecord]:
+    """Generated numeracy items making up a share `mix` of the training sequences (`models.numeracy`).
+
+    Their seed derives from the run's seed ("numeracy" salt), never the evaluation set's fixed seed.
+    """
+    if not 0 <= mix < 1:
+        raise ValueError(f"numeracy_mix={mix}: the share of numeracy items must be in [0, 1)")
+    n = round(mix / (1 - mix) * n_chunks)
+    if n == 0:
+        return []
+    from models.numeracy import generate
+    items = generate(n, seed=_seed(seed, "numeracy"))
+    return [ChunkRecord(f"numeracy:{i}", NUMERACY_COMPANY, NUMERACY_COMPANY, it.text, list(it.numbers))
+            for i, it in enumerate(items)]
 
 
 def prepare_data(job: PretrainJob) -> tuple[NumberTokenizer, TokenizedCorpus, TokenizedCorpus, dict[str, Any]]:
@@ -462,12 +483,15 @@ def prepare_data(job: PretrainJob) -> tuple[NumberTokenizer, TokenizedCorpus, To
     else:
         tokenizer = build_tokenizer(enc_cfg, [c.text for c in train])
         tokenizer.save(tok_dir)
+    n_filing_chunks = len(train)
+    train = train + numeracy_records(job.numeracy_mix, n_filing_chunks, cfg.seed)  # after the BPE: mix-independent
     train_corpus = TokenizedCorpus.from_chunks(tokenizer, train)
     eval_corpus = TokenizedCorpus.from_chunks(tokenizer, held)
     lengths = train_corpus.lengths
     report = {
-        "store": str(job.store), "chunks": len(chunks), "train_chunks": len(train), "eval_chunks": len(held),
-        "train_companies": len({c.company_id for c in train}), "eval_companies": eval_companies,
+        "store": str(job.store), "chunks": len(chunks), "train_chunks": n_filing_chunks, "eval_chunks": len(held),
+        "numeracy_mix": job.numeracy_mix, "numeracy_items": len(train) - n_filing_chunks,
+        "train_companies": len({c.company_id for c in train[:n_filing_chunks]}), "eval_companies": eval_companies,
         "vocab_size": len(tokenizer), "train_tokens": int(lengths.sum()),
         "train_numbers": int(np.isfinite(train_corpus.values).sum()),
         "length_p50": float(np.percentile(lengths, 50)), "length_max": int(lengths.max()),
@@ -498,7 +522,7 @@ def write_metrics(history: list[dict[str, float]], out: Path) -> tuple[Path, Pat
     except ImportError:
         notes.append("matplotlib is not installed: no loss_curve.png (pip install matplotlib to get one)")
         return js, cs, None, notes
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     for key, style in (("train_loss", "-"), ("train_mlm", "-"), ("train_number_excess", "-"),
                        ("eval_mlm", "o--"), ("eval_number_excess", "o--")):
         pts = [(r["step"], r[key]) for r in history if key in r and r[key] is not None and math.isfinite(r[key])]
@@ -506,7 +530,7 @@ def write_metrics(history: list[dict[str, float]], out: Path) -> tuple[Path, Pat
             ax.plot(*zip(*pts), style, label=key, markersize=3)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: never over a curve
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
@@ -525,6 +549,10 @@ def run_pretrain(job: PretrainJob) -> PretrainResult:
     out.mkdir(parents=True, exist_ok=True)
     tokenizer, train_corpus, eval_corpus, data = prepare_data(job)
     (out / "data_report.json").write_text(json.dumps(data, indent=1) + "\n")
+    # the configs of this run: evaluation re-derives the company split (seed, eval_fraction) from it
+    (out / RUN_CONFIG_FILE).write_text(json.dumps(
+        {"encoder": job.preset.encoder.to_dict(), "train": job.preset.train.to_dict(),
+         "numeracy_mix": job.numeracy_mix, "store": str(job.store)}, indent=1) + "\n")
     resources = {"CPU": job.cpus_per_worker}
     if job.gpus_per_worker:
         resources["GPU"] = job.gpus_per_worker
