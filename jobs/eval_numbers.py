@@ -9,7 +9,7 @@ On a cluster (the store and the run folder on shared storage):
             --json /shared/runs/base/eval_numbers.json --device cuda
 
 The filings are split by company exactly as the pretraining split them
-(`models.pretrain.split_by_company` with the seed and eval_fraction in the run's
+(`models.pretraining.split_by_company` with the seed and eval_fraction in the run's
 run_config.json), so `--split eval` scores companies the model never saw. Up to
 `--max-numbers` numbers (a fixed seeded sample, the same for every method) are
 masked one at a time and predicted by the model's number head and by two
@@ -55,7 +55,7 @@ def resolve_run(path: Path) -> tuple[Path, Path]:
 def split_settings(run_dir: Path) -> tuple[int, float, list[str], str]:
     """(seed, eval_fraction, eval companies recorded by the run or [], where the settings came from)."""
     from models.config import TrainConfig
-    from models.pretrain import RUN_CONFIG_FILE, TRAIN_STATE_FILE
+    from models.pretraining import RUN_CONFIG_FILE, TRAIN_STATE_FILE
 
     recorded = []
     report = run_dir / "data_report.json"
@@ -77,7 +77,7 @@ def filing_cases(store_dir: Path, seed: int, eval_fraction: float, split: str
                  ) -> tuple[list[Case], MedianBaseline, dict[str, Any]]:
     """Cases of the chosen split, and the median baseline fitted on the training split."""
     from featurestore import NUMBERS, Store
-    from models.pretrain import read_chunks, split_by_company
+    from models.pretraining import read_chunks, split_by_company
 
     store = Store(store_dir)
     chunks = read_chunks(store)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from jobs.ray_session import init_ray, shutdown_ray
 from models.config import PRESETS, preset
-from models.pretrain import PretrainJob, run_pretrain
+from models.pretraining import PretrainJob, run_pretrain
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:

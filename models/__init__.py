@@ -11,8 +11,8 @@ Bottom up (a module imports only those above it):
   model_files.py      build from a config or the hub, save/load as JSON + safetensors + tokenizer
   batching.py         token-budget batches, padding waste
   collator.py         15% masking, 80/10/10, for text tokens and numbers
-  pretrain.py         Pretrainer (torch) and the Ray Train glue (TorchTrainer, checkpoints, metrics)
+  pretraining.py      Pretrainer (torch) and the Ray Train glue (TorchTrainer, checkpoints, metrics)
   numeracy.py         generated numeracy items (arithmetic, growth %, margins): training mix and eval set
   evaluate.py         masked-number evaluation: model vs median-magnitude and nearest-number baselines
-Ray is imported only inside pretrain.py's Ray functions.
+Ray is imported only inside pretraining.py's Ray functions.
 """

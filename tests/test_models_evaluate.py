@@ -19,7 +19,7 @@ from models.evaluate import (Case, MedianBaseline, cases_from_chunks, cases_from
                              number_metrics, number_token_index, relative_errors, sample_cases)
 from models.model_files import build_encoder, save_encoder
 from models.numeracy import generate
-from models.pretrain import RUN_CONFIG_FILE, read_chunks, split_by_company
+from models.pretraining import RUN_CONFIG_FILE, read_chunks, split_by_company
 from models.tokenizer import NumberTokenizer, tag_text
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from etl.numbers import find_numbers
 from models.numeracy import TEMPLATES, generate, recompute_target
-from models.pretrain import NUMERACY_COMPANY, numeracy_records
+from models.pretraining import NUMERACY_COMPANY, numeracy_records
 from models.tokenizer import NumberTokenizer, segments, strip_tags
 
 # display rounding: quotients to 2 decimals, percentages to 1 decimal (of a percent), money to

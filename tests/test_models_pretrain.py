@@ -18,7 +18,7 @@ from models.collator import MLMCollator
 from models.config import NumberConfig, Preset, TrainConfig, tiny
 from models.losses import pretrain_loss
 from models.model_files import build_encoder, load_pretrained
-from models.pretrain import (ChunkRecord, PretrainJob, Pretrainer, TokenizedCorpus, make_optimizer, read_chunks,
+from models.pretraining import (ChunkRecord, PretrainJob, Pretrainer, TokenizedCorpus, make_optimizer, read_chunks,
                              split_by_company)
 from models.tokenizer import NumberTokenizer
 
@@ -149,7 +149,7 @@ def test_chunks_come_from_the_store_split_by_company(filings, tmp_path):
 
 @pytest.mark.ray
 def test_two_worker_ray_train_run_completes_and_resumes(ray_cluster, filings, tmp_path):
-    from models.pretrain import run_pretrain
+    from models.pretraining import run_pretrain
 
     store_dir = tmp_path / "store"
     write_store(store_dir, filings)
