@@ -43,7 +43,28 @@ pytestmark = pytest.mark.timeout(60)
 
 DATA = Path(__file__).parent / "data" / "downloads"
 EDGAR = DATA / "edgar"
-CH = DATA / "companies_house"
+CH_PAGES = DATA / "companies_house"   # the recorded download pages (HTML)
+
+
+def _ch_fixture_dir() -> Path:
+    """The download pages plus three small bulk zips generated here (deterministic),
+    so no archive is committed: the zips hold made-up accounts, not real filings."""
+    import shutil
+    import tempfile
+    from datetime import date
+
+    from etl.sample_accounts import write_bulk_zip
+    import atexit
+    out = Path(tempfile.mkdtemp(prefix="ch-fixture-"))
+    atexit.register(shutil.rmtree, out, True)
+    for page in CH_PAGES.glob("*.html"):
+        shutil.copy(page, out / page.name)
+    for day, seed in ((2, 11), (3, 12), (4, 13)):
+        write_bulk_zip(out, n=2, filed=date(2024, 1, day), seed=seed)
+    return out
+
+
+CH = _ch_fixture_dir()
 UA = "Filingstore Tests tests@example.com"
 
 EXWD, NLH = 1999999, 1888888
@@ -594,7 +615,7 @@ def test_ch_interrupted_download_resumes_with_range(server, tmp_path):
     cfg = ch_cfg(server, tmp_path)
     s = download_companies_house(cfg, client=fast_client(max_attempts=1), log=quiet)    # "killed" midway
     assert [n for n, _ in s.failed] == ["Accounts_Bulk_Data-2024-01-02.zip"]
-    assert "truncated body: 1000 of 3978 bytes" in s.failed[0][1]
+    assert f"truncated body: 1000 of {(CH / big[1:]).stat().st_size} bytes" in s.failed[0][1]
     assert s.downloaded == ["Accounts_Bulk_Data-2024-01-03.zip"]
     final = tmp_path / "Accounts_Bulk_Data-2024-01-02.zip"
     assert not final.exists() and part_path(final).stat().st_size == 1000          # no half file under the name
