@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 
 
@@ -20,3 +21,15 @@ def positive_int(s: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"{s!r} is not a whole number >= 1")
     return v
+
+
+def report_downloads(title: str, summary, verb: str = "resume") -> int:
+    """Print a download run's summary; exit status 1 when any file failed."""
+    print(title)
+    for line in summary.lines():
+        print("  " + line)
+    if not summary.ok:
+        print(f"error: {len(summary.failed)} download(s) failed (listed above); run the same command "
+              f"again to {verb} them: complete files are skipped", file=sys.stderr)
+        return 1
+    return 0

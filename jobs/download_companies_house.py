@@ -27,7 +27,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from jobs.cli_types import iso_date, positive_int
+from jobs.cli_types import iso_date, positive_int, report_downloads
 from etl.companies_house_download import (
     CH_BASE_URL, DEFAULT_USER_AGENT, CompaniesHouseConfig, download_companies_house,
 )
@@ -65,14 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     summary = download_companies_house(cfg, log=lambda msg: print(msg, flush=True))
-    print(f"Companies House download into {cfg.out}:")
-    for line in summary.lines():
-        print("  " + line)
-    if not summary.ok:
-        print(f"error: {len(summary.failed)} download(s) failed (listed above); run the same command "
-              "again to resume them: complete files are skipped", file=sys.stderr)
-        return 1
-    return 0
+    return report_downloads(f"Companies House download into {cfg.out}:", summary, "resume")
 
 
 if __name__ == "__main__":

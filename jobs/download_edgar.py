@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from jobs.cli_types import iso_date, positive_int
+from jobs.cli_types import iso_date, positive_int, report_downloads
 from etl.edgar_download import (
     SEC_ARCHIVE_URL, SEC_DATA_URL, SEC_MAX_RATE_PER_S, EdgarDownloadConfig, download_edgar, normalize_cik,
 )
@@ -100,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     summary = download_edgar(cfg, log=log)
-    print(f"EDGAR download into {cfg.out}:")
-    for line in summary.lines():
-        print("  " + line)
-    if not summary.ok:
-        print(f"error: {len(summary.failed)} download(s) failed (listed above); run the same command "
-              "again to retry them: complete files are skipped", file=sys.stderr)
-        return 1
-    return 0
+    return report_downloads(f"EDGAR download into {cfg.out}:", summary, "retry")
 
 
 if __name__ == "__main__":
