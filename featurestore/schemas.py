@@ -169,6 +169,62 @@ GROWTH = Table(
     key=("company_id", "window_start", "window_end", "method"),
 )
 
+# -- embedding tables ----------------------------------------------------------
+# One logical table per level (`chunk_embeddings`, `doc_embeddings`); rows of
+# every model version share it. The vector width depends on the model, so the
+# schema is made per width: `chunk_embeddings(dim)`. The columns before
+# `vector` are the filter columns searches use and the lineage of each row
+# (the ETL version of the chunk, the model version that embedded it).
+CHUNK_EMBEDDINGS_NAME = "chunk_embeddings"
+DOC_EMBEDDINGS_NAME = "doc_embeddings"
+VECTOR = "vector"
+
+
+def vector_type(dim: int) -> pa.DataType:
+    if not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"embedding width must be a positive int, got {dim!r}")
+    return pa.list_(pa.float32(), dim)
+
+
+def chunk_embeddings(dim: int, name: str = CHUNK_EMBEDDINGS_NAME) -> Table:
+    """One vector per chunk and model version."""
+    return Table(
+        name,
+        pa.schema([
+            ("chunk_id", pa.string()),
+            ("filing_id", pa.string()),
+            ("company_id", pa.string()),
+            ("form", pa.string()),
+            ("filed_at", pa.date32()),
+            ("section_id", pa.string()),
+            ("seq", pa.int32()),
+            ("etl_version", pa.string()),
+            ("model_version", pa.string()),
+            (VECTOR, vector_type(dim)),
+        ]),
+        key=("chunk_id", "model_version"),
+    )
+
+
+def doc_embeddings(dim: int, name: str = DOC_EMBEDDINGS_NAME) -> Table:
+    """One vector per filing, model version and pooling method (mean, aggregator)."""
+    return Table(
+        name,
+        pa.schema([
+            ("filing_id", pa.string()),
+            ("company_id", pa.string()),
+            ("form", pa.string()),
+            ("filed_at", pa.date32()),
+            ("n_chunks", pa.int32()),
+            ("etl_version", pa.string()),
+            ("model_version", pa.string()),
+            ("method", pa.string()),
+            (VECTOR, vector_type(dim)),
+        ]),
+        key=("filing_id", "model_version", "method"),
+    )
+
+
 RELATIONAL_TABLES: tuple[Table, ...] = (
     FILINGS, SECTIONS, CHUNKS, NUMBERS, FACTS, REJECTS, WEBSITE_STATS, GROWTH,
 )
