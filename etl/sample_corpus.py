@@ -29,12 +29,14 @@ from __future__ import annotations
 import calendar
 import html as htmlmod
 import json
+import math
 import random
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Callable, Mapping
 
 FORM = "10-K"
 LAST_FISCAL_YEAR = 2024
@@ -973,10 +975,12 @@ def period_end(fye: str, y: int) -> date:
     return d - timedelta(days=(d.weekday() - 5) % 7)
 
 
-def _financials(co: Company, first: int, last: int, seed: int) -> dict[int, dict[str, int]]:
+def _financials(co: Company, first: int, last: int, seed: int,
+                log_growth: Mapping[int, float] | None = None) -> dict[int, dict[str, int]]:
     """A consistent history in reporting units: statements tie and the cash
     roll-forward matches the balance sheet, so prior-year columns agree across
-    a company's filings."""
+    a company's filings. `log_growth` (year -> log revenue growth over the year
+    before) plans the revenue path instead of the company's drift."""
     rng = random.Random(f"{seed}/financials/{co.ticker}")
     fin: dict[int, dict[str, int]] = {}
     revenue, cash = co.revenue, int(co.revenue * 0.18)
@@ -985,7 +989,11 @@ def _financials(co: Company, first: int, last: int, seed: int) -> dict[int, dict
     weights = [rng.uniform(1, 3) for _ in range(n_seg)]
     for y in range(first, last + 1):
         f: dict[str, int] = {}
-        revenue = max(1000, int(revenue * (1 + co.growth + rng.uniform(-0.08, 0.06))))
+        drift = co.growth + rng.uniform(-0.08, 0.06)  # drawn even when planned: later draws stay put
+        if log_growth is not None and y in log_growth:
+            revenue = max(1000, round(revenue * math.exp(log_growth[y])))
+        else:
+            revenue = max(1000, int(revenue * (1 + drift)))
         shares = max(50, int(shares * rng.uniform(0.97, 1.0)))
         weights = [w * rng.uniform(0.9, 1.12) for w in weights]
         segs = [int(revenue * w / sum(weights)) for w in weights]
@@ -1744,7 +1752,10 @@ _NAMESPACES = ('xmlns:ix="http://www.xbrl.org/2013/inlineXBRL" xmlns:xbrli="http
                'xmlns:dei="http://xbrl.sec.gov/dei/2024"')
 
 
-def _body(ctx: Ctx) -> Doc:
+Writer = Callable[[Doc, Ctx], None]
+
+
+def _body(ctx: Ctx, writers: Mapping[str, Writer]) -> Doc:
     """Parts I-IV, with page footers between pages."""
     doc = Doc(ctx.style)
     part = None
@@ -1756,20 +1767,22 @@ def _body(ctx: Ctx) -> Doc:
             doc.heading(f"PART {part_no}", align="center")
         doc.item(item_id, title)
         start = len(doc.html)
-        WRITERS[item_id](doc, ctx)
+        writers[item_id](doc, ctx)
         if item_id in ("1", "1A", "7") or ctx.rng.random() < 0.15:
             doc.break_inside(start + 1, ctx.rng)
     doc.page_break()
     return doc
 
 
-def build_filing(co: Company, fy: int, fin: dict[int, dict[str, int]], seed: int) -> SampleFiling:
+def build_filing(co: Company, fy: int, fin: dict[int, dict[str, int]], seed: int,
+                 writers: Mapping[str, Writer] | None = None) -> SampleFiling:
+    """One filing; `writers` replaces the writers of some items (e.g. to add a paragraph)."""
     rng = random.Random(f"{seed}/filing/{co.ticker}/{fy}")
     end = period_end(co.profile.fye, fy)
     filed_at = end + timedelta(days=rng.randint(28, 60))
     style = co.style()
     ctx = Ctx(co, fy, fin, rng, style, filed_at)
-    body = _body(ctx)
+    body = _body(ctx, {**WRITERS, **(writers or {})})
     front = Doc(style)
     _cover(front, ctx)
     _toc(front, ctx, body.items, body.item_pages)
