@@ -10,10 +10,19 @@ import os
 
 import ray
 
+# Nested users (the pipeline runner calls one job after another in one
+# process): only the outermost init_ray's matching shutdown_ray shuts down, and
+# only a session this module started (not a caller's, e.g. a test fixture's).
+_depth = 0
+_owned = False
+
 
 def init_ray(num_cpus: int | None = None) -> None:
+    global _depth, _owned
+    _depth += 1
     if ray.is_initialized():
         return
+    _owned = True
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=True)
@@ -27,5 +36,9 @@ def init_ray(num_cpus: int | None = None) -> None:
 
 
 def shutdown_ray() -> None:
-    if ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
-        ray.shutdown()
+    global _depth, _owned
+    _depth = max(0, _depth - 1)
+    if _depth == 0 and _owned:
+        _owned = False
+        if ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
+            ray.shutdown()

@@ -27,6 +27,7 @@ from jobs.submission import JobFailedError, Submission, run
 pytestmark = pytest.mark.ray
 
 RAY_BIN = Path(sys.executable).with_name("ray")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -93,6 +94,20 @@ def test_submitted_ingest_job_fills_the_store(ray_head, tmp_path):
     assert store.count("rejects") == 0
     # The job attached to the head (RAY_ADDRESS set by the Jobs API), not a private cluster.
     assert "ingested" in out.getvalue().lower() or "filings" in out.getvalue().lower()
+
+
+def test_pipeline_runner_submits_its_chain_to_the_cluster(ray_head, tmp_path, monkeypatch):
+    from jobs import run_pipeline
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    out = tmp_path / "pipe"
+    rc = run_pipeline.main(["--address", ray_head, "--job-python", sys.executable, "--working-dir", str(REPO),
+                            "--out", str(out), "--companies", "2", "--steps", "corpus", "ingest",
+                            "--no-progress"])
+    assert rc == 0
+    store = Store(out / "store")
+    # 2 companies x 2 10-Ks, the sample Companies House accounts and crawled sites
+    assert store.sql("SELECT count(*) AS n FROM filings WHERE source = 'sec'")["n"][0].as_py() == 4
+    assert store.sql("SELECT count(*) AS n FROM filings WHERE source = 'website'")["n"][0].as_py() >= 1
 
 
 def test_a_failing_job_raises_with_its_log(ray_head, tmp_path):
