@@ -332,6 +332,19 @@ class Store:
             self._lance = lancedb.connect(str(self.lance_path))
         return self._lance
 
+    # -- vectors (featurestore.vectors; imported lazily: it pulls in lancedb) --
+
+    def similar(self, level: str, model_version: str, query_vector: Any, k: int = 10,
+                where: str | None = None, **options: Any) -> pa.Table:
+        """The `k` most cosine-similar stored vectors, best first (see `vectors.similar`)."""
+        from featurestore import vectors
+        return vectors.similar(self, level, model_version, query_vector, k=k, where=where, **options)
+
+    def embedding_tables(self) -> pa.Table:
+        """Which (level, model_version) embeddings exist, their tables and widths."""
+        from featurestore import vectors
+        return vectors.embedding_tables(self)
+
     # -- writes ------------------------------------------------------------
 
     def upsert(self, table: str | Table, rows: pa.Table) -> int:
