@@ -17,7 +17,7 @@ Layout of --out (the report job reads the same layout with `--pipeline OUT`):
     store/             the store (DuckDB + LanceDB + registry)
     runs/pretrain/     jobs.pretrain run;   runs/embedder/, runs/aggregator/ likewise
     results/benchmark.json, results/regression.json
-    report/index.html
+    results/report.html  (the report)
 
 Every step is idempotent (ingest skips known content, training resumes from its
 last checkpoint, embedding skips rows it has), so re-running after a failure or
@@ -217,7 +217,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, float]:
     for name, s in timings.items():
         print(f"  {name:<11} {s:7.1f} s")
     print(f"  {'total':<11} {time.monotonic() - t_all:7.1f} s")
-    report = cfg.out / "report" / "index.html"
+    report = cfg.out / "results" / "report.html"
     if report.exists():
         print(f"\nreport: {report.resolve()}")
     print(f"store:  {cfg.store.resolve()} (SQL: python -m jobs.query sql --store {cfg.store} \"SELECT …\")")
