@@ -124,7 +124,7 @@ NUMBER_TAG_PATTERN = "</?number>"  # the tags `chunks.text` wraps numbers in (sc
 
 SLUG_MAX = 48
 DEFAULT_MIN_INDEX_ROWS = 100_000
-DEFAULT_REFINE_FACTOR = 10
+DEFAULT_REFINE_FACTOR = 30  # 1M x 256 IVF-PQ: recall@10 0.80 at 10, 0.997 at 30, +1.6 ms p50
 MIN_NPROBES = 20
 RRF_K = 60
 _DISTANCE, _SCORE = "_distance", "_score"  # the columns Lance adds to vector / full-text results

@@ -1,0 +1,124 @@
+"""Chunk-embedder losses, apart from the models: the math is in functions that take tensors.
+
+- `supervised_contrastive`: the supervised-contrastive form (Khosla et al.
+  2020) on L2-normalised vectors: for anchor i with positives P(i) (other
+  chunks of its document in the batch) and every other chunk of the batch
+  as candidate a != i,
+      L_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip / t) / sum_{a != i} exp(s_ia / t) ),
+  averaged over anchors that have at least one positive. Several positives per
+  anchor enter as one average, not as one softmax per pair with the other
+  positives as negatives. The share of anchors with a positive is returned
+  with it (the batcher's guarantee makes it 1).
+- `view_agreement`: JEPA-style agreement between the views of one document
+  (its chunks in the batch): mean squared distance of each view's vector
+  from its document's mean vector (LeJEPA's prediction term with the view
+  mean as target), over documents with >= 2 views.
+- `sigreg`: sketched isotropic Gaussian regularisation (Balestriero & LeCun
+  2025): project the vectors on random unit directions and compare each
+  projection's empirical characteristic function with the standard normal's,
+  Epps-Pulley style: N * integral |phi_N(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt
+  (trapezoid rule on [-t_max, t_max]), averaged over directions. Under the
+  null it is O(1) whatever N; collapsed vectors give O(N). The directions come
+  from a seed, so every DDP rank and a resumed run draw the same ones.
+- `embedder_loss`: the decoder's reconstruction (the MLM objective of
+  `models.losses.pretrain_loss`) plus the configured embedding term.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from models.config import NumberConfig
+from models.losses import pretrain_loss
+
+
+@dataclass
+class ContrastiveLoss:
+    loss: torch.Tensor            # mean over anchors with a positive (0 with grad if none)
+    positive_share: torch.Tensor  # share of anchors with >= 1 positive (detached)
+    n_anchors: int
+
+
+def supervised_contrastive(embeddings: torch.Tensor, groups: torch.Tensor, temperature: float) -> ContrastiveLoss:
+    """Supervised-contrastive loss of (N, D) vectors whose positives share a `groups` (N,) id."""
+    n = embeddings.shape[0]
+    z = F.normalize(embeddings.float(), dim=-1)
+    logits = z @ z.T / temperature
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(eye, float("-inf"))  # the anchor itself is never a candidate
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos = (groups[:, None] == groups[None, :]) & ~eye
+    n_pos = pos.sum(1)
+    has_pos = n_pos > 0
+    share = has_pos.float().mean().detach() if n else torch.tensor(0.0)
+    if not bool(has_pos.any()):
+        return ContrastiveLoss(embeddings.sum() * 0.0, share, n)
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0).sum(1)[has_pos] / n_pos[has_pos])
+    return ContrastiveLoss(per_anchor.mean(), share, n)
+
+
+def positive_share(groups: torch.Tensor) -> torch.Tensor:
+    """Share of items whose group holds another item of the batch."""
+    if groups.numel() == 0:
+        return torch.tensor(0.0)
+    _, inverse, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    return (counts[inverse] >= 2).float().mean()
+
+
+def view_agreement(embeddings: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Mean over views of ||z - mean of its group||^2 / D, for groups with >= 2 views (0 if none)."""
+    z = embeddings.float()
+    _, inverse, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    sums = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, inverse, z)
+    centres = sums / counts[:, None].to(z.dtype)
+    keep = counts[inverse] >= 2
+    if not bool(keep.any()):
+        return embeddings.sum() * 0.0
+    return ((z - centres[inverse]) ** 2).mean(-1)[keep].mean()
+
+
+def random_directions(dim: int, n: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(dim, n) unit columns drawn from a seed (on the CPU, so every device draws the same)."""
+    g = torch.Generator().manual_seed(int(seed))
+    a = torch.randn(dim, n, generator=g)
+    return (a / a.norm(dim=0, keepdim=True)).to(device)
+
+
+def sigreg(embeddings: torch.Tensor, seed: int, n_projections: int = 256, n_knots: int = 17,
+           t_max: float = 5.0) -> torch.Tensor:
+    """Sliced Epps-Pulley statistic of (N, D) vectors against N(0, I) (see module docstring)."""
+    n, d = embeddings.shape
+    x = embeddings.float() @ random_directions(d, n_projections, seed, embeddings.device)  # (N, M)
+    t = torch.linspace(-t_max, t_max, n_knots, device=x.device)
+    target = torch.exp(-0.5 * t ** 2)                                   # the N(0, 1) characteristic function
+    xt = x[:, :, None] * t                                              # (N, M, T)
+    re, im = torch.cos(xt).mean(0), torch.sin(xt).mean(0)              # empirical CF, (M, T)
+    err = ((re - target) ** 2 + im ** 2) * target                       # weighted by the N(0, 1) density shape
+    return torch.trapezoid(err, t, dim=-1).mean() * n
+
+
+def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: NumberConfig,
+                  sigreg_seed: int) -> dict[str, torch.Tensor]:
+    """Reconstruction (an `MLMOutput` of the decoder) plus the embedding term of `cfg.objective`.
+
+    `cfg` is an `EmbedderTrainConfig`; returns `loss` and detached parts for logging.
+    """
+    parts = pretrain_loss(recon, number, cfg.number_loss_weight)
+    total = parts["loss"]
+    if cfg.objective == "contrastive":
+        c = supervised_contrastive(cls, groups, cfg.temperature)
+        total = total + cfg.contrastive_weight * c.loss
+        parts["contrastive"] = c.loss.detach()
+        parts["positive_share"] = c.positive_share
+    else:
+        agree = view_agreement(cls, groups)
+        reg = sigreg(cls, sigreg_seed, cfg.sigreg_projections, cfg.sigreg_knots, cfg.sigreg_t_max)
+        total = total + cfg.jepa_weight * ((1 - cfg.sigreg_lambda) * agree + cfg.sigreg_lambda * reg)
+        parts["agreement"] = agree.detach()
+        parts["sigreg"] = reg.detach()
+        parts["positive_share"] = positive_share(groups)
+    parts["reconstruction"] = parts["loss"].detach()
+    parts["loss"] = total
+    return parts
