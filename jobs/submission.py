@@ -67,15 +67,27 @@ def _client(address: str):
             f"A cluster with token auth needs RAY_AUTH_MODE=token and the token in this environment") from e
 
 
-def submit(sub: Submission) -> str:
-    """Submit and return the submission id (the job runs on; see `wait`)."""
+def submit(sub: Submission, agent_wait_s: float = 120.0) -> str:
+    """Submit and return the submission id (the job runs on; see `wait`).
+
+    A freshly started head answers the Jobs API before its job agent is up
+    ("No available agent to submit job"): that answer is retried for up to
+    `agent_wait_s` seconds; every other error is raised at once.
+    """
     client = _client(sub.address)
     kwargs: dict[str, Any] = dict(entrypoint=sub.command(), runtime_env=sub.runtime_env() or None)
     if sub.submission_id:
         kwargs["submission_id"] = sub.submission_id
     if sub.entrypoint_num_cpus is not None:
         kwargs["entrypoint_num_cpus"] = sub.entrypoint_num_cpus
-    return client.submit_job(**kwargs)
+    deadline = time.monotonic() + agent_wait_s
+    while True:
+        try:
+            return client.submit_job(**kwargs)
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
 
 
 def wait(address: str, submission_id: str, timeout_s: float | None = None, poll_s: float = 1.0,
