@@ -48,7 +48,12 @@ def ray_head(tmp_path_factory):
     proc = subprocess.Popen(
         [str(RAY_BIN), "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=1",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
-         f"--temp-dir={tmp / 'ray'}", "--disable-usage-stats"],
+         f"--temp-dir={tmp / 'ray'}", "--disable-usage-stats",
+         # Every per-node service on its own free port: the session's local
+         # cluster (other tests) already holds the defaults, e.g. the agent's 52365.
+         f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+         f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+         f"--ray-client-server-port={_free_port()}"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dash_port}"
     try:
