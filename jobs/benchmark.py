@@ -182,6 +182,7 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(_clean(payload), indent=1) + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone who reads the store
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

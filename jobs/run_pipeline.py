@@ -46,7 +46,7 @@ class PipelineConfig:
     signal: bool = True
     seed: int = 0
     preset: str = "tiny"
-    pretrain_steps: int = 150
+    pretrain_steps: int = 600
     embedder_steps: int = 150
     aggregator_steps: int = 150
     workers: int = 1
@@ -233,7 +233,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[PipelineConfig, argparse.Nam
     ap.add_argument("--no-signal", action="store_true", help="sample corpus with the growth cue randomised")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="tiny", help="model preset: tiny (CPU), minilm, base (GPU)")
-    ap.add_argument("--pretrain-steps", type=positive_int, default=150)
+    ap.add_argument("--pretrain-steps", type=positive_int, default=600)
     ap.add_argument("--embedder-steps", type=positive_int, default=150)
     ap.add_argument("--aggregator-steps", type=positive_int, default=150)
     ap.add_argument("--workers", type=positive_int, default=1, help="Ray Train workers per training step")
@@ -251,7 +251,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[PipelineConfig, argparse.Nam
                     help="with --address: the Python that runs the job on the head (one with filingstore installed)")
     a = ap.parse_args(argv)
     cfg = PipelineConfig(
-        out=a.out, inputs=list(a.input), companies=a.companies, signal=not a.no_signal, seed=a.seed,
+        out=a.out.resolve(), inputs=list(a.input), companies=a.companies, signal=not a.no_signal, seed=a.seed,
         preset=a.preset, pretrain_steps=a.pretrain_steps, embedder_steps=a.embedder_steps,
         aggregator_steps=a.aggregator_steps, workers=a.workers, gpus_per_worker=a.gpus_per_worker,
         cpus_per_worker=a.cpus_per_worker, embed_gpus=a.embed_gpus, n_boot=a.n_boot, num_cpus=a.num_cpus,

@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[AggregatorJob, int | None
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (local runs only)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
+    # Absolute paths: Ray Train workers run in their own working directory.
+    for name in ('store', 'embedder', 'out', 'storage_path', 'resume_from'):
+        if getattr(a, name, None) is not None:
+            setattr(a, name, Path(getattr(a, name)).resolve())
     p = preset(a.preset)
     t = p.aggregator_train
     for name, value in (("max_steps", a.max_steps), ("warmup_steps", a.warmup_steps), ("eval_every", a.eval_every),

@@ -71,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (local runs only)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
+    # Absolute paths: Ray Train workers run in their own working directory.
+    for name in ('store', 'out', 'init', 'storage_path', 'resume_from'):
+        if getattr(a, name, None) is not None:
+            setattr(a, name, Path(getattr(a, name)).resolve())
     p = preset(a.preset)
     t = p.embedder_train
     for name, value in (("max_steps", a.max_steps), ("token_budget", a.token_budget),

@@ -430,6 +430,8 @@ def load_embedder(name_or_path: str | Path, store=None, pooling: str = "mean") -
             f"model {ref!r} is neither a known name ({MINILM}, {TINY_RANDOM}) nor a folder; pass one of the "
             f"names, a pretrain run folder (python -m jobs.pretrain --out ...), a saved encoder folder, "
             f"or a chunk embedder checkpoint (with {EMBEDDER_CONFIG_FILE})")
+    if not (path / EMBEDDER_CONFIG_FILE).is_file() and (path / "model" / EMBEDDER_CONFIG_FILE).is_file():
+        path = path / "model"  # a train_embedder run folder: its final model
     if (path / EMBEDDER_CONFIG_FILE).is_file():
         try:
             from models import embedder as chunk_embedder

@@ -143,7 +143,8 @@ def _lance_rows(store_dir: Path, model_version: str) -> int:
     return db.open_table(name).count_rows() if name in db.list_tables().tables else 0
 
 
-@pytest.mark.slow  # two job processes (imports, actor start-up): about 30-60 s on 2 CPUs
+# Two job processes (imports, actor start-up): about 30-60 s on 2 CPUs; in the default tier
+# because resuming after SIGKILL is a promise of the embed job.
 def test_kill_and_resume_gives_every_chunk_exactly_once(sample_store, ray_cluster, tmp_path):
     store_dir = copy_store(sample_store, tmp_path / "store")
     store = Store(store_dir)
