@@ -47,6 +47,7 @@ from models.batching import token_budget_batches
 from models.embedder_config import ChunkEmbedderConfig
 from models.encoder import FAMILIES, MLMOutput, NumberAwareEncoder
 from models.tokenizer import Encoding, NumberTokenizer
+from models.model_files import save_weights  # noqa: F401  (re-exported: aggregator modules import it from here)
 
 LAYERS_PATH = {"modernbert": "layers", "bert": "encoder.layer"}  # the layer list inside each family's base model
 
@@ -254,26 +255,6 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 FORMAT = "filingstore.chunk_embedder"
 FORMAT_VERSION = 1
-
-
-def save_weights(model: nn.Module, path: str | Path, fmt: str) -> None:
-    """Every tensor of `model.state_dict()` once (tied weights under their first name in sorted order).
-
-    The bytes are a function of the weights alone: `safetensors.torch.save_model` records tied names in
-    the header metadata, which is serialised in random order, so the same weights would hash differently
-    (and the model version, a hash of the files, would change at every save).
-    """
-    from safetensors.torch import save_file
-
-    tensors: dict[str, torch.Tensor] = {}
-    seen: set[tuple[int, int, tuple[int, ...]]] = set()
-    for name, t in sorted(model.state_dict().items()):
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
-        if key in seen:
-            continue
-        seen.add(key)
-        tensors[name] = t.detach().contiguous()
-    save_file(tensors, str(path), metadata={"format": fmt})
 
 
 def save_chunk_embedder(model: ChunkEmbedder, directory: str | Path, tokenizer: NumberTokenizer | None = None,

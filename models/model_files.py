@@ -78,8 +78,6 @@ def build_encoder(cfg: EncoderConfig, tokenizer: NumberTokenizer, seed: int | No
 
 
 def save_encoder(model: NumberAwareEncoder, directory: str | Path, tokenizer: NumberTokenizer | None = None) -> Path:
-    from safetensors.torch import save_model
-
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -89,10 +87,30 @@ def save_encoder(model: NumberAwareEncoder, directory: str | Path, tokenizer: Nu
         "backbone_config": model.mlm.config.to_dict(),
     }
     (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    save_model(model, str(d / WEIGHTS_FILE), metadata={"format": FORMAT})
+    save_weights(model, d / WEIGHTS_FILE, FORMAT)
     if tokenizer is not None:
         tokenizer.save(d / TOKENIZER_DIR)
     return d
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, fmt: str) -> None:
+    """Every tensor of `model.state_dict()` once (tied weights under their first name in sorted order).
+
+    The bytes are a function of the weights alone: `safetensors.torch.save_model` records tied names in
+    the header metadata, which is serialised in random order, so the same weights would hash differently
+    (and the model version, a hash of the files, would change at every save).
+    """
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
+    for name, t in sorted(model.state_dict().items()):
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        tensors[name] = t.detach().contiguous()
+    save_file(tensors, str(path), metadata={"format": fmt})
 
 
 def load_encoder(directory: str | Path, map_location: str | torch.device = "cpu") -> NumberAwareEncoder:
