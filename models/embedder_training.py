@@ -49,7 +49,7 @@ from models.embedding_losses import embedder_loss
 from models.model_files import build_encoder, build_tokenizer, load_weights
 from models.number_bins import log_magnitude
 from models.pretraining import (MODEL_DIR, OPTIMIZER_FILE, RUN_CONFIG_FILE, TRAIN_STATE_FILE, ChunkRecord,
-                                Pretrainer, TokenizedCorpus, TrainState, _progress, _seed, read_chunks,
+                                Pretrainer, TokenizedCorpus, TrainState, _progress, _seed, read_chunks, report_step,
                                 shard_batches, split_by_company, write_metrics)
 from models.tokenizer import NumberTokenizer, pad_encodings
 
@@ -267,41 +267,6 @@ class EmbedderTrainer(Pretrainer):
 
 
 # --- Ray Train --------------------------------------------------------------------------------
-
-def report_step(trainer: Pretrainer, cfg, rank: int, bar, describe) -> None:
-    """After a step: progress bar, windowed log record, evaluation, checkpoint and `ray.train.report`
-    (pretraining's cadence: log every `log_every`, eval every `eval_every`, checkpoint every
-    `checkpoint_every` and at the last step)."""
-    import ray.train
-    from ray.train import Checkpoint
-
-    step = trainer.state.step
-    last = step == cfg.max_steps
-    do_log = step % cfg.log_every == 0 or last
-    if bar is not None:
-        if do_log:
-            bar.set_description(describe())
-        bar.update(1)
-    do_eval = step % cfg.eval_every == 0 or last
-    do_ckpt = step % cfg.checkpoint_every == 0 or last
-    record = trainer.window_metrics() if do_log else None
-    ev = trainer.evaluate() if do_eval else {}
-    if record is not None or ev:
-        record = {**(record or {"step": step, "epoch": trainer.state.epoch}), **ev}
-        if rank == 0:
-            trainer.history.append(record)
-    if do_eval or do_ckpt:
-        metrics = {"step": step, **{k: v for k, v in (record or {}).items() if isinstance(v, (int, float))}}
-        if do_ckpt:
-            with tempfile.TemporaryDirectory() as tmp:
-                if rank == 0:
-                    trainer.save_checkpoint(tmp)
-                    ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
-                else:
-                    ray.train.report(metrics)
-        else:
-            ray.train.report(metrics)
-
 
 def worker_setup(config: dict[str, Any]):
     """(rank, world size, device) of this Ray Train worker, with its torch threads set."""

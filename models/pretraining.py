@@ -357,12 +357,46 @@ def _progress(total: int, initial: int, enabled: bool):
         return tqdm(total=total, initial=initial, desc="pretrain", unit="step", file=sys.stdout, mininterval=5)
 
 
+def report_step(trainer: Pretrainer, cfg, rank: int, bar, describe, *save_args) -> None:
+    """After a step: progress bar, windowed log record, evaluation, checkpoint and `ray.train.report`
+    (pretraining's cadence: log every `log_every`, eval every `eval_every`, checkpoint every
+    `checkpoint_every` and at the last step). `save_args` follow the folder in `trainer.save_checkpoint`."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    step = trainer.state.step
+    last = step == cfg.max_steps
+    do_log = step % cfg.log_every == 0 or last
+    if bar is not None:
+        if do_log:
+            bar.set_description(describe())
+        bar.update(1)
+    do_eval = step % cfg.eval_every == 0 or last
+    do_ckpt = step % cfg.checkpoint_every == 0 or last
+    record = trainer.window_metrics() if do_log else None
+    ev = trainer.evaluate() if do_eval else {}
+    if record is not None or ev:
+        record = {**(record or {"step": step, "epoch": trainer.state.epoch}), **ev}
+        if rank == 0:
+            trainer.history.append(record)
+    if do_eval or do_ckpt:
+        metrics = {"step": step, **{k: v for k, v in (record or {}).items() if isinstance(v, (int, float))}}
+        if do_ckpt:
+            with tempfile.TemporaryDirectory() as tmp:
+                if rank == 0:
+                    trainer.save_checkpoint(tmp, *save_args)
+                    ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
+                else:
+                    ray.train.report(metrics)
+        else:
+            ray.train.report(metrics)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker (see `run_pretrain` for `config`)."""
     import ray
     import ray.train
     import ray.train.torch
-    from ray.train import Checkpoint
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -391,32 +425,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     bar = _progress(cfg.max_steps, trainer.state.step, config.get("progress", True) and rank == 0)
     while trainer.state.step < cfg.max_steps:
         m = trainer.train_step()
-        step = trainer.state.step
-        last = step == cfg.max_steps
-        do_log = step % cfg.log_every == 0 or last
-        if bar is not None:
-            if do_log:
-                bar.set_description(f"pretrain loss {m['loss']:.3f} num_excess {m['number_excess']:.3f}")
-            bar.update(1)
-        do_eval = step % cfg.eval_every == 0 or last
-        do_ckpt = step % cfg.checkpoint_every == 0 or last
-        record = trainer.window_metrics() if do_log else None
-        ev = trainer.evaluate() if do_eval else {}
-        if record is not None or ev:
-            record = {**(record or {"step": step, "epoch": trainer.state.epoch}), **ev}
-            if rank == 0:
-                trainer.history.append(record)
-        if do_eval or do_ckpt:
-            metrics = {"step": step, **{k: v for k, v in (record or {}).items() if isinstance(v, (int, float))}}
-            if do_ckpt:
-                with tempfile.TemporaryDirectory() as tmp:
-                    if rank == 0:
-                        trainer.save_checkpoint(tmp, tokenizer)
-                        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
-                    else:
-                        ray.train.report(metrics)
-            else:
-                ray.train.report(metrics)
+        report_step(trainer, cfg, rank, bar,
+                    lambda: f"pretrain loss {m['loss']:.3f} num_excess {m['number_excess']:.3f}", tokenizer)
     if bar is not None:
         bar.close()
 
