@@ -344,6 +344,42 @@ MetricFn = Callable[[Any, Any, "np.ndarray | None"], Any]
 METRICS: dict[str, MetricFn] = {"pearson": pearson, "spearman": spearman, "r2": r2, "mae": mae}
 
 
+def within_periods(metric: str | MetricFn, periods: Any) -> MetricFn:
+    """`metric` computed inside each period (e.g. the test year of a walk-forward fold) and averaged,
+    weighted by each period's (resampled) row count: the cross-sectional "mean IC" of the finance
+    literature.
+
+    Why: pooling walk-forward predictions across years mixes in the between-year differences of the
+    training means, so a constant-per-year predictor (the training mean) correlates with the labels by
+    accident of which years grew faster. Within one period a constant carries no ranking, so its
+    correlation is undefined (NaN), as it should be. Periods where the metric is undefined are left out
+    of the average; with none left the result is NaN.
+    """
+    fn = _metric_fn(metric)
+    _, period = np.unique(np.asarray(periods), return_inverse=True)
+    members = [np.flatnonzero(period == p) for p in range(int(period.max()) + 1)] if period.size else []
+
+    def per_period(y_true: Any, y_pred: Any, w: np.ndarray | None = None) -> Any:
+        yt, yp = np.asarray(y_true, float), np.asarray(y_pred, float)
+        if yt.shape != period.shape:
+            raise ValueError(f"within_periods: {yt.size} rows for {period.size} period labels")
+        W = _weights_2d(yt.size, w)
+        total = np.zeros(W.shape[0])
+        mass = np.zeros(W.shape[0])
+        for rows in members:
+            Wp = W[:, rows]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.atleast_1d(np.asarray(fn(yt[rows], yp[rows], Wp), dtype=np.float64))
+            n = Wp.sum(axis=1)
+            ok = np.isfinite(v) & (n > 0)
+            total += np.where(ok, v * n, 0.0)
+            mass += np.where(ok, n, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _finish(np.where(mass > 0, total / mass, np.nan), w)
+
+    return per_period
+
+
 @dataclass(frozen=True)
 class Estimate:
     value: float

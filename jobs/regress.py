@@ -22,7 +22,8 @@ What runs, on the same rows (labels matched by every feature set, see featuresto
   labels (train/validation/test correlation per epoch are printed and kept in the JSON).
 Splits: `company_kfold` (every company's windows in one test fold; folds balanced in their label means,
 see `stratified_company_kfold` for why), `company_kfold_plain` (`regression.company_kfold`), `walk_forward` (test windows starting
-in year Y predicted by a model trained on windows that ended before Y, pooled over Y),
+in year Y predicted by a model trained on windows that ended before Y; correlations within each year,
+averaged, R² and MAE pooled over Y),
 `walk_forward_by_year` (one row per cut year, as `regression.walk_forward`).
 
 Prints the results table, the dataset counts, the persistence correlation of consecutive windows (the
@@ -53,12 +54,14 @@ from featurestore.growth_dataset import (
 from featurestore.regression import (
     METRIC_ORDER, Estimate, Fold, Imputed, MeanFitter, OlsFitter, PersistenceFitter, ResultRow, ResultTable,
     RidgeCVFitter, Split, bootstrap_ci, company_kfold, format_results, persistence_correlation, walk_forward,
+    within_periods,
 )
 from jobs.cli_types import positive_int
 
 SPLITS = ("company_kfold", "company_kfold_plain", "walk_forward", "walk_forward_by_year")
 DESIGN_PERSISTENCE = 0.0047          # the design's persistence correlation of consecutive windows
 RIDGE_ALPHAS: tuple[float, ...] = tuple(float(a) for a in 10.0 ** np.arange(-2, 7))
+WALK_FORWARD = "walk-forward"        # the pooled split: one fold per start year
 MIN_TRAIN_ROWS = 10                  # walk-forward years with less training data are left out
 MIN_TRAIN_COMPANIES = 3
 NO_FEATURES = "none"
@@ -105,7 +108,7 @@ def walk_forward_pooled(start: np.ndarray, end: np.ndarray, groups: np.ndarray,
         raise ValueError(f"walk_forward: no start year has at least {min_train_rows} earlier windows from "
                          f"{min_train_companies} companies to train on (window starts {start.min()}..{start.max()}, "
                          f"ends {end.min()}..{end.max()}); use company_kfold, or more years of filings")
-    return Split("walk-forward", tuple(folds))
+    return Split(WALK_FORWARD, tuple(folds))
 
 
 def stratified_company_kfold(groups: np.ndarray, y: np.ndarray, k: int, seed: int) -> Split:
@@ -199,10 +202,24 @@ def cross_predict(fitter: Callable, X: np.ndarray, y: np.ndarray, groups: np.nda
     return tests, pred
 
 
-def score(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, n_boot: int, alpha: float, seed: int
-          ) -> dict[str, Estimate]:
-    """Every metric with a company-cluster bootstrap interval (same seed: same resamples for every model)."""
-    return {m: bootstrap_ci(y, pred, m, n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
+CORRELATIONS = ("pearson", "spearman")
+
+
+def fold_of_tests(split: Split) -> np.ndarray:
+    """The fold index of each pooled test row, in `cross_predict`'s order."""
+    return np.concatenate([np.full(f.test.size, i) for i, f in enumerate(split.folds)])
+
+
+def score(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, n_boot: int, alpha: float, seed: int,
+          periods: np.ndarray | None = None) -> dict[str, Estimate]:
+    """Every metric with a company-cluster bootstrap interval (same seed: same resamples for every model).
+
+    With `periods` (walk-forward: the test year of each row), correlations are computed within each
+    period and averaged (`within_periods`); R² and MAE stay pooled, as levels are comparable across years.
+    """
+    def metric(m: str) -> Any:
+        return within_periods(m, periods) if periods is not None and m in CORRELATIONS else m
+    return {m: bootstrap_ci(y, pred, metric(m), n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
             for m in METRIC_ORDER}
 
 
@@ -324,7 +341,8 @@ def run_regression(cfg: RegressConfig, log: Callable[[str], None] = print) -> Re
                 continue
             t1 = time.perf_counter()
             tests, pred = cross_predict(c.fitter, c.X, ds.y, ds.groups, sp)
-            metrics = score(ds.y[tests], pred, ds.groups[tests], cfg.n_boot, cfg.alpha, cfg.seed)
+            periods = fold_of_tests(sp) if sp.name == WALK_FORWARD else None
+            metrics = score(ds.y[tests], pred, ds.groups[tests], cfg.n_boot, cfg.alpha, cfg.seed, periods)
             table.rows.append(ResultRow(c.label, sp.name, n_train, int(tests.size), metrics))
             rows.append({"model": c.model, "features": c.features, "split": sp.name, "n_train": n_train,
                          "n_test": int(tests.size), **{m: _interval(metrics[m]) for m in METRIC_ORDER},
@@ -349,7 +367,9 @@ def run_regression(cfg: RegressConfig, log: Callable[[str], None] = print) -> Re
         "company k-fold: company-disjoint folds balanced in their label means (plain folds make a mean-like "
         "predictor anti-correlate with the labels)",
         "walk-forward: windows starting in year Y are predicted by a model trained on windows that ended before "
-        "1 January Y; predictions pooled over Y",
+        "1 January Y; Pearson and Spearman are computed within each start year and averaged weighted by its "
+        "rows (pooling years would let between-year shifts of the training mean correlate with the labels, "
+        "so the constant train_mean has none: n/a); R² and MAE pool all years",
     ] + notes + [f"skipped {s['model']} [{s['features']}] on {s['split']}: {s['reason']}" for s in skipped]
     finetune_lines: list[str] = []
     payload: dict[str, Any] = {

@@ -283,6 +283,9 @@ def test_regress_job_recovers_a_planted_signal_and_writes_the_report_contract(si
     assert ("ols", "walk-forward") in skipped
     wf = _row(payload, "ridge", f"chunk_embeddings:{MODEL}/section-mean[7]", "walk-forward")
     assert 0 < wf["n_test"] < N_COMPANIES
+    # walk-forward correlations are per start year: the training mean, constant in each year, has none
+    wf_mean = _row(payload, "train_mean", "none", "walk-forward")
+    assert wf_mean["spearman"] == [None, None, None] and wf_mean["mae"][0] is not None
     # the aggregator rows, and its fine-tuning curve per fold and epoch
     agg_rows = [r for r in payload["rows"] if r["features"].startswith("aggregator:")]
     assert {r["model"] for r in agg_rows} == {"ridge", "mlp_head"}

@@ -10,7 +10,7 @@ from scipy import stats
 from featurestore.regression import (
     Imputed, MeanFitter, OlsFitter, PersistenceFitter, RidgeCVFitter, Split, bootstrap_ci, company_kfold,
     evaluate, mae, ols_fit, pearson, persistence_correlation, previous_growth, r2, ridge_cv, ridge_fit,
-    spearman, walk_forward,
+    spearman, walk_forward, within_periods,
 )
 
 
@@ -151,6 +151,34 @@ def test_metrics_match_scipy_and_weights_mean_repetition():
         for b in range(3):
             rep = np.repeat(np.arange(50), w[b].astype(int))
             assert got[b] == pytest.approx(ref(y[rep], p[rep]), rel=1e-10), fn.__name__
+
+
+def test_within_periods_averages_per_period_correlations_and_ignores_between_period_shifts():
+    rng = np.random.default_rng(3)
+    period = np.repeat([2019, 2020, 2021], [30, 50, 20])
+    y = rng.normal(size=100) + np.where(period == 2020, 1.0, 0.0)
+    p = 0.5 * y + rng.normal(size=100)
+    got = within_periods("spearman", period)(y, p)
+    parts = [(stats.spearmanr(y[period == t], p[period == t])[0], np.sum(period == t)) for t in (2019, 2020, 2021)]
+    assert got == pytest.approx(sum(r * n for r, n in parts) / 100)
+    # a prediction constant within each year but shifted between years: pooled it "correlates", within it cannot
+    shift = np.where(period == 2020, 1.0, 0.0)
+    assert pearson(y, shift) > 0.3
+    assert np.isnan(within_periods("pearson", period)(y, shift))
+    # bootstrap weights: each weight row is the weighted per-period average; empty periods drop out
+    w = rng.integers(0, 3, size=(4, 100)).astype(float)
+    w[0, period == 2021] = 0.0
+    vals = within_periods("pearson", period)(y, p, w)
+    for b in range(4):
+        num = den = 0.0
+        for t in (2019, 2020, 2021):
+            m = period == t
+            if w[b, m].sum() > 0:
+                num += pearson(y[m], p[m], w[b, m][None, :])[0] * w[b, m].sum()
+                den += w[b, m].sum()
+        assert vals[b] == pytest.approx(num / den)
+    with pytest.raises(ValueError, match="period labels"):
+        within_periods("pearson", period[:10])(y, p)
 
 
 def _coverage(rho: float, n: int, sims: int, method: str, seed: int) -> float:
