@@ -141,6 +141,21 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
 )
 DEFAULT_METRIC_SET = "v1"
 
+
+def select_metrics(names: Sequence[str] | None) -> tuple[Metric, ...]:
+    """The default metrics named in `names`, in the default order (all of them for None or empty).
+
+    A label on one metric is what a study of that metric wants (e.g. revenue growth alone, where the
+    weighted mix would blend it with independent balance-sheet growth); its `method` gets its own hash.
+    """
+    if not names:
+        return DEFAULT_METRICS
+    known = {m.name: m for m in DEFAULT_METRICS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown growth metric(s) {unknown}; choose from {list(known)}")
+    return tuple(m for m in DEFAULT_METRICS if m.name in set(names))
+
 # Forms whose every instant is a fiscal-year-end balance (amendments included).
 ANNUAL_FORMS: tuple[str, ...] = ("10-K", "10-K405", "10-KT", "10-KSB", "20-F", "40-F", "AA")
 ANNUAL_SOURCES: tuple[str, ...] = ("companies_house",)

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from featurestore import GROWTH, Store
-from featurestore.growth import LabelConfig, LabelSet, label_set_from_store, window_years
+from featurestore.growth import (
+    DEFAULT_METRICS, LabelConfig, LabelSet, label_set_from_store, select_metrics, window_years,
+)
 from jobs.cli_types import positive_int
 
 
@@ -40,8 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="clip each metric's annual log growth to +-CLIP (default 1.0, about +-172%%/yr)")
     ap.add_argument("--tolerance-days", type=int, default=45,
                     help="how far a window may be from a whole number of years (default 45)")
+    ap.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                    help=f"only these metrics (default: all, weighted: {', '.join(m.name for m in DEFAULT_METRICS)})")
     ap.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
     a = ap.parse_args(argv)
+    try:
+        a.metrics = select_metrics(a.metrics)
+    except ValueError as e:
+        ap.error(str(e))
     if not (a.clip > 0 and np.isfinite(a.clip)):
         ap.error(f"--clip {a.clip:g} must be a positive number")
     return a
@@ -83,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labels: no store at {a.store} ({a.store / 'filingstore.duckdb'} does not exist); "
               f"build one with: python -m jobs.ingest --input FILINGS --store {a.store}", file=sys.stderr)
         return 2
-    config = LabelConfig(years=tuple(sorted(set(a.years))), clip=a.clip, tolerance_days=a.tolerance_days)
+    config = LabelConfig(metrics=a.metrics, years=tuple(sorted(set(a.years))), clip=a.clip,
+                         tolerance_days=a.tolerance_days)
     ls = label_set_from_store(store, config)
     written = 0 if a.dry_run else store.upsert(GROWTH, ls.labels)
     print(f"growth labels {config.method} from {a.store}:")

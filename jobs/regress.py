@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from featurestore import Store
-from featurestore.growth import LabelConfig
+from featurestore.growth import LabelConfig, select_metrics
 from featurestore.growth_dataset import (
     CHUNKS, DEFAULT_SECTIONS, DEFAULT_TTL, FACTS, PREVIOUS_GROWTH, FeatureSpec, GrowthDataset,
     available_feature_specs, build_growth_dataset,
@@ -436,6 +436,9 @@ def parse_args(argv: list[str] | None = None) -> RegressConfig:
     ap.add_argument("--sections", nargs="+", default=list(DEFAULT_SECTIONS),
                     help="items of the section-mean / section-first features (default: 7)")
     ap.add_argument("--years", nargs="+", type=positive_int, default=[1], help="window lengths (default: 1)")
+    ap.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                    help="label on these growth metrics only, as written by python -m jobs.labels --metrics "
+                         "(default: the weighted mix of all)")
     ap.add_argument("--splits", nargs="+", default=["company_kfold", "walk_forward"], choices=SPLITS)
     ap.add_argument("--k", type=positive_int, default=5, help="company folds (default 5)")
     ap.add_argument("--n-boot", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
@@ -458,8 +461,13 @@ def parse_args(argv: list[str] | None = None) -> RegressConfig:
         ap.error("--ttl-days must be >= 0 (0: no limit)")
     if a.aggregator is not None and not a.aggregator.is_dir():
         ap.error(f"--aggregator {a.aggregator} is not a folder; pass a python -m jobs.train_aggregator --out folder")
+    years = tuple(sorted(set(a.years)))
+    try:
+        label_config = LabelConfig(metrics=select_metrics(a.metrics), years=years)
+    except ValueError as e:
+        ap.error(str(e))
     return RegressConfig(store=a.store, out=a.out, model_versions=a.model_versions, methods=a.methods,
-                         sections=tuple(a.sections), years=tuple(sorted(set(a.years))), splits=tuple(a.splits),
+                         sections=tuple(a.sections), years=years, splits=tuple(a.splits), label_config=label_config,
                          k=a.k, n_boot=a.n_boot, alpha=a.alpha, seed=a.seed,
                          ttl_days=None if a.ttl_days == 0 else a.ttl_days, aggregator=a.aggregator,
                          finetune=not a.no_finetune, finetune_epochs=a.finetune_epochs)

@@ -10,7 +10,7 @@ import pytest
 
 from featurestore import FACTS, FILINGS, GROWTH, Store
 from featurestore.growth import (
-    DEFAULT_METRICS, LabelConfig, Metric, canonical_concept, facts_features, label_set,
+    DEFAULT_METRICS, LabelConfig, Metric, canonical_concept, facts_features, label_set, select_metrics,
     labels_from_store, observations, period_known_at, window_years,
 )
 from jobs import labels as labels_job
@@ -351,3 +351,21 @@ def test_labels_job_writes_idempotently_and_prints_a_summary(tmp_path, capsys):
     assert labels_job.main(argv + ["--clip", "0.5"]) == 0          # another method sits beside
     assert set(store.read(GROWTH)["method"].to_pylist()) == {"wlog-v1-clip1.0", "wlog-v1-clip0.5"}
     assert labels_job.main(["--store", str(tmp_path / "missing")]) == 2
+
+
+def test_labels_on_one_metric_get_their_own_method_and_values(tmp_path, capsys):
+    store = _store_with(tmp_path, _two_company_book())
+    assert select_metrics(None) == DEFAULT_METRICS
+    assert [m.name for m in select_metrics(["equity", "revenue"])] == ["revenue", "equity"]   # default order
+    with pytest.raises(ValueError, match="unknown growth metric.*'sales'.*revenue"):
+        select_metrics(["sales"])
+    assert labels_job.main(["--store", str(store.path), "--years", "1", "--metrics", "revenue"]) == 0
+    rows = store.read(GROWTH).to_pylist()
+    (method,) = {r["method"] for r in rows}
+    assert method.startswith("wlog-c") and method == LabelConfig(metrics=select_metrics(["revenue"])).method
+    for r in rows:     # revenue alone: +10%/yr, no longer averaged with the flat equity
+        assert r["growth"] == pytest.approx(math.log(1.1) / years_between(r["window_start"], r["window_end"]))
+        assert r["n_metrics"] == 1
+    with pytest.raises(SystemExit):
+        labels_job.main(["--store", str(store.path), "--metrics", "sales"])
+    assert "unknown growth metric" in capsys.readouterr().err
