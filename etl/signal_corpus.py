@@ -231,12 +231,15 @@ _FILLERS = (
 
 # Company identities beyond the sample generator's eight profiles: unique names
 # and tickers (its own scheme repeats tickers after 200 companies).
-_NAME_A = ("Pacific", "Atlantic", "Northern", "Western", "Central", "United", "Global", "Prairie")
+# Each block of first words gives 64 names per profile; later blocks leave earlier names unchanged.
+_NAME_A = (("Pacific", "Atlantic", "Northern", "Western", "Central", "United", "Global", "Prairie"),
+           ("Eastern", "Southern", "Coastal", "Alpine", "Liberty", "Heritage", "Pioneer", "Frontier"))
 _NAME_B = ("Ridge", "Harbor", "Summit", "Valley", "Lake", "River", "Crest", "Bay")
+_NAMES_PER_BLOCK = len(_NAME_A[0]) * len(_NAME_B)
 _TICKER_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-_TICKER_THIRD = "XYZ"  # no profile ticker has these as third letter, so no clash with them
+_TICKER_THIRD = "XYZQVJ"  # no profile ticker has these as third letter, so no clash with them
 _N_PROFILES = len(PROFILES)
-MAX_COMPANIES = _N_PROFILES * (1 + len(_NAME_A) * len(_NAME_B))
+MAX_COMPANIES = _N_PROFILES * (1 + len(_NAME_A) * _NAMES_PER_BLOCK)
 
 
 # --- cues ----------------------------------------------------------------------
@@ -443,7 +446,8 @@ def _identity(i: int) -> tuple[str, str]:
     j = i // _N_PROFILES - 1
     if j < 0:
         return p.name, p.ticker
-    name = f"{_NAME_A[j % len(_NAME_A)]} {_NAME_B[j // len(_NAME_A)]} {p.name}"
+    first, k = _NAME_A[j // _NAMES_PER_BLOCK], j % _NAMES_PER_BLOCK
+    name = f"{first[k % len(first)]} {_NAME_B[k // len(first)]} {p.name}"
     return name, p.ticker[:2] + _TICKER_THIRD[j // len(_TICKER_LETTERS)] + _TICKER_LETTERS[j % len(_TICKER_LETTERS)]
 
 
