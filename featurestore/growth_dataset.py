@@ -312,6 +312,27 @@ def chunk_vectors(store: Store, model_version: str, filing_ids: Sequence[str],
     return out
 
 
+def sample_chunk_vectors(store: Store, model_version: str, limit: int = 50_000) -> np.ndarray:
+    """Up to `limit` chunk vectors of `model_version` (a fixed pseudo-random subset: ordered by a hash of the
+    chunk id), for label-free statistics of the embedding space such as a whitening."""
+    t = store.sql(f"SELECT {_q(VECTOR)} FROM {_q(CHUNK_EMBEDDINGS_NAME)} WHERE model_version = ? "
+                  f"ORDER BY hash(chunk_id), chunk_id LIMIT ?", [model_version, int(limit)])
+    if t.num_rows == 0:
+        raise ValueError(f"{CHUNK_EMBEDDINGS_NAME} has no rows for model_version={model_version!r}")
+    return _matrix(t[VECTOR])
+
+
+def whiten_features(X: np.ndarray, spec: FeatureSpec, whitening: Any) -> np.ndarray:
+    """`X` of `spec` with each vector block whitened (`featurestore.whitening.Whitening`); the 0/1 present
+    columns of section features stay as they are."""
+    d = int(whitening.mean.size)
+    blocks = len(spec.sections) if spec.method in SECTION_METHODS else 1
+    if X.shape[1] != blocks * d + (blocks if spec.method in SECTION_METHODS else 0):
+        raise ValueError(f"{spec.name}: {X.shape[1]} columns do not hold {blocks} vector(s) of width {d}")
+    parts = [whitening.apply(X[:, j * d:(j + 1) * d]) for j in range(blocks)]
+    return np.hstack(parts + [X[:, blocks * d:]]).astype(np.float64)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.divide(v, n, out=np.zeros_like(v), where=n > 0)

@@ -14,7 +14,9 @@ What runs, on the same rows (labels matched by every feature set, see featuresto
 - per embedding feature set (`doc_embeddings` methods such as mean/aggregator; `section-mean`: the mean
   chunk vector of each --sections item, concatenated; `section-first`: each item's first chunk): ridge (alpha by company-grouped CV inside each
   training fold) and OLS (only where every training fold has more rows than features + 1; otherwise the
-  row is skipped and the reason listed);
+  row is skipped and the reason listed); for section and document-mean features also `ridge_whitened`,
+  the same ridge on features whitened by a PCA whitening of the store's chunk vectors (no labels; off
+  with --no-whiten);
 - baselines: the training mean, persistence (the latest growth public at the window start), ridge on
   structured XBRL facts alone;
 - with --aggregator RUN_DIR (a trained `models.aggregator` checkpoint): ridge and a one-hidden-layer MLP
@@ -49,18 +51,20 @@ from featurestore import Store
 from featurestore.growth import LabelConfig, select_metrics
 from featurestore.growth_dataset import (
     CHUNKS, DEFAULT_SECTIONS, DEFAULT_TTL, FACTS, PREVIOUS_GROWTH, FeatureSpec, GrowthDataset,
-    available_feature_specs, build_growth_dataset,
+    SECTION_METHODS, available_feature_specs, build_growth_dataset, sample_chunk_vectors, whiten_features,
 )
 from featurestore.regression import (
     METRIC_ORDER, Estimate, Fold, Imputed, MeanFitter, OlsFitter, PersistenceFitter, ResultRow, ResultTable,
     RidgeCVFitter, Split, bootstrap_ci, company_kfold, format_results, persistence_correlation, walk_forward,
     within_periods,
 )
+from featurestore.whitening import fit_whitening
 from jobs.cli_types import positive_int
 
 SPLITS = ("company_kfold", "company_kfold_plain", "walk_forward", "walk_forward_by_year")
 DESIGN_PERSISTENCE = 0.0047          # the design's persistence correlation of consecutive windows
 RIDGE_ALPHAS: tuple[float, ...] = tuple(float(a) for a in 10.0 ** np.arange(-2, 7))
+WHITENABLE = (*SECTION_METHODS, "mean")   # feature sets in the chunk embedding space
 WALK_FORWARD = "walk-forward"        # the pooled split: one fold per start year
 MIN_TRAIN_ROWS = 10                  # walk-forward years with less training data are left out
 MIN_TRAIN_COMPANIES = 3
@@ -86,6 +90,7 @@ class RegressConfig:
     finetune_epochs: int = 30
     head_epochs: int = 300
     label_config: LabelConfig | None = None          # default: the standard definition for `years`
+    whiten: bool = True                              # also ridge on whitened chunk-space features
 
 
 # -- splits ---------------------------------------------------------------------------------
@@ -312,12 +317,18 @@ def run_regression(cfg: RegressConfig, log: Callable[[str], None] = print) -> Re
         Candidate("ridge", FACTS, Imputed(RidgeCVFitter(RIDGE_ALPHAS, 5, cfg.seed)), ds.matrices[FACTS],
                   baseline=True),
     ]
+    whitenings: dict[str, Any] = {}
     for spec in specs:
         if spec.is_sequence:
             continue
         X = ds.matrices[spec.name]
         cands.append(Candidate("ridge", spec.name, RidgeCVFitter(RIDGE_ALPHAS, 5, cfg.seed), X))
         cands.append(Candidate("ols", spec.name, OlsFitter(), X, needs_more_rows_than_features=True))
+        if cfg.whiten and spec.method in WHITENABLE:
+            if spec.model_version not in whitenings:
+                whitenings[spec.model_version] = fit_whitening(sample_chunk_vectors(store, spec.model_version))
+            cands.append(Candidate("ridge_whitened", spec.name, RidgeCVFitter(RIDGE_ALPHAS, 5, cfg.seed),
+                                   whiten_features(X, spec, whitenings[spec.model_version])))
     finetuner = None
     if agg_spec is not None:
         more, finetuner, agg_notes = _aggregator_candidates(cfg, ds, agg_spec)
@@ -448,6 +459,7 @@ def parse_args(argv: list[str] | None = None) -> RegressConfig:
                     help="a filing older than this at the window start is stale (0: no limit; default 550)")
     ap.add_argument("--aggregator", type=Path, default=None,
                     help="aggregator run folder (or its model/): adds the MLP head and the fine-tuned aggregator")
+    ap.add_argument("--no-whiten", action="store_true", help="skip the ridge on whitened features")
     ap.add_argument("--no-finetune", action="store_true", help="with --aggregator: skip the fine-tuned variant")
     ap.add_argument("--finetune-epochs", type=positive_int, default=30)
     a = ap.parse_args(argv)
@@ -470,7 +482,7 @@ def parse_args(argv: list[str] | None = None) -> RegressConfig:
                          sections=tuple(a.sections), years=years, splits=tuple(a.splits), label_config=label_config,
                          k=a.k, n_boot=a.n_boot, alpha=a.alpha, seed=a.seed,
                          ttl_days=None if a.ttl_days == 0 else a.ttl_days, aggregator=a.aggregator,
-                         finetune=not a.no_finetune, finetune_epochs=a.finetune_epochs)
+                         finetune=not a.no_finetune, whiten=not a.no_whiten, finetune_epochs=a.finetune_epochs)
 
 
 def main(argv: list[str] | None = None) -> int:

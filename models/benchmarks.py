@@ -72,6 +72,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from featurestore.whitening import WHITENING_REL_EPS, Whitening, fit_whitening  # noqa: F401  (re-exported)
 from models.tokenizer import strip_tags
 
 BENCHMARK_DIR = Path(__file__).resolve().parent / "data" / "benchmarks"
@@ -83,7 +84,6 @@ FROZEN_SHA256 = {
     "numeric_triplets.jsonl": "06a1e5cc060ccdda7bdc21e91ffc32a56376b306fce0aa69234bd8c9779ca56a",
 }
 TRIPLET_CATEGORIES = ("scale", "in_units_of", "unit", "percent", "per_share", "negative", "digit_trap", "plain")
-WHITENING_REL_EPS = 1e-6      # eigenvalues below this share of the largest count as zero (rank)
 EMBED_TOKEN_BUDGET = 8192     # padded tokens per chunk batch
 SENTENCE_BATCH = 1024         # sentences per embed_texts call (the model sorts them by length)
 SELECTION_CRITERION = ("numeric ordering accuracy + paraphrase recall@1 (mean of both directions); "
@@ -261,32 +261,6 @@ def mean_pairwise_cosine(x: np.ndarray) -> float:
         raise ValueError(f"mean pairwise cosine needs at least 2 vectors, got {n}")
     total = u.sum(axis=0)
     return float((total @ total - np.sum(u * u)) / (n * (n - 1)))
-
-
-@dataclass(frozen=True)
-class Whitening:
-    """PCA whitening: z = (x - mean) @ matrix has identity covariance on the `rank` kept components."""
-    mean: np.ndarray
-    matrix: np.ndarray      # (d, rank)
-
-    @property
-    def rank(self) -> int:
-        return int(self.matrix.shape[1])
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.matrix
-
-
-def fit_whitening(x: np.ndarray, rel_eps: float = WHITENING_REL_EPS) -> Whitening:
-    """Whitening fitted on `x`; components with variance below rel_eps x the largest are dropped."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"whitening needs at least 2 vectors as an (n, d) array, got shape {x.shape}")
-    mean = x.mean(axis=0)
-    _u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    lam = s ** 2 / (x.shape[0] - 1)
-    keep = lam > rel_eps * lam[0] if lam[0] > 0 else np.zeros_like(lam, dtype=bool)
-    return Whitening(mean, vt[keep].T / np.sqrt(lam[keep]))
 
 
 # --- results ------------------------------------------------------------------------

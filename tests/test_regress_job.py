@@ -25,9 +25,10 @@ from featurestore import FACTS, FILINGS, Store, schemas
 from featurestore.growth import LabelConfig
 from featurestore.growth_dataset import (
     CHUNKS, FACTS as FACTS_SET, SECTION_FIRST, SECTION_MEAN, FeatureSpec, available_feature_specs, build_growth_dataset,
-    check_no_look_ahead,
+    check_no_look_ahead, sample_chunk_vectors, whiten_features,
 )
 from featurestore.point_in_time import TrainingSet
+from featurestore.whitening import fit_whitening
 from featurestore.vectors import EmbeddingWriter
 from jobs import labels as labels_job
 from jobs import regress
@@ -159,6 +160,31 @@ def test_dataset_takes_only_what_was_filed_before_the_window_started(trap_store)
     assert any("expired" in line for line in ds.report.lines())
 
 
+def test_whitened_features_use_a_label_free_sample_of_the_stores_chunk_vectors(trap_store):
+    store, chunks = trap_store
+    every = np.asarray([v for per in chunks.values() for _, v in per], np.float64)
+    sample = sample_chunk_vectors(store, MODEL)
+    assert sample.shape == every.shape
+    np.testing.assert_allclose(np.sort(sample, axis=0), np.sort(every, axis=0), rtol=1e-6)
+    assert sample_chunk_vectors(store, MODEL, limit=5).shape == (5, DIM)
+    np.testing.assert_array_equal(sample_chunk_vectors(store, MODEL, limit=5), sample_chunk_vectors(store, MODEL, 5))
+    with pytest.raises(ValueError, match="no rows for model_version='nope'"):
+        sample_chunk_vectors(store, "nope")
+
+    w = fit_whitening(sample)
+    sect = FeatureSpec(MODEL, SECTION_MEAN, ("7", "1A"))
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.normal(size=(6, 2 * DIM)), rng.integers(0, 2, size=(6, 2)).astype(float)])
+    Z = whiten_features(X, sect, w)
+    assert Z.shape == (6, 2 * w.rank + 2)
+    np.testing.assert_allclose(Z[:, :w.rank], w.apply(X[:, :DIM]))
+    np.testing.assert_allclose(Z[:, w.rank:2 * w.rank], w.apply(X[:, DIM:2 * DIM]))
+    np.testing.assert_array_equal(Z[:, -2:], X[:, -2:])                    # present flags untouched
+    assert whiten_features(X[:, :DIM], FeatureSpec(MODEL, "mean"), w).shape == (6, w.rank)
+    with pytest.raises(ValueError, match="do not hold 2 vector"):
+        whiten_features(X[:, :DIM], sect, w)
+
+
 def test_without_a_ttl_the_stale_filing_is_used_and_a_broken_join_is_caught(trap_store):
     store, _ = trap_store
     ds = build_growth_dataset(store, [FeatureSpec(MODEL, "mean")], ttl=None)
@@ -281,6 +307,10 @@ def test_regress_job_recovers_a_planted_signal_and_writes_the_report_contract(si
     _row(payload, "ols", f"doc_embeddings:{MODEL}/mean", kfold)
     skipped = {(s["model"], s["split"]) for s in payload["skipped"]}
     assert ("ols", "walk-forward") in skipped
+    # the same ridge on whitened chunk-space features runs beside the plain one
+    white = _row(payload, "ridge_whitened", f"chunk_embeddings:{MODEL}/section-first[7]", kfold)
+    assert white["spearman"][0] > 0.3 and white["n_test"] == N_COMPANIES
+    assert not [r for r in payload["rows"] if r["model"] == "ridge_whitened" and r["features"].startswith("aggreg")]
     wf = _row(payload, "ridge", f"chunk_embeddings:{MODEL}/section-mean[7]", "walk-forward")
     assert 0 < wf["n_test"] < N_COMPANIES
     # walk-forward correlations are per start year: the training mean, constant in each year, has none
@@ -297,7 +327,7 @@ def test_regress_job_recovers_a_planted_signal_and_writes_the_report_contract(si
     # predictions pool each split's test folds: one per company and model on the k-fold split
     ridge_preds = [q for q in payload["predictions"]
                    if q["split"] == kfold and q["features"] == f"chunk_embeddings:{MODEL}/section-mean[7]"
-                   and q["model"].startswith("ridge")]
+                   and q["model"].startswith("ridge [")]
     assert len({q["company_id"] for q in ridge_preds}) == len(ridge_preds) == N_COMPANIES
     assert pearson_r([q["y_pred"] for q in ridge_preds], [q["y_true"] for q in ridge_preds]) == pytest.approx(
         sect["pearson"][0], abs=1e-9)
