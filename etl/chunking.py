@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from etl.numbers import Number, format_tagged
+from etl.numbers import Number, format_tagged_slice
 
 DEFAULT_MAX_TOKENS = 512
 TokenCounter = Callable[[str], int]
@@ -164,8 +164,7 @@ def chunk_document(
 
     def emit(section_id: str, s: int, e: int, n_tokens: int) -> None:
         nums = counter.numbers_in(s, e)
-        local = [Number(n.start - s, n.end - s, n.raw, n.value, n.kind, n.unit, n.scale) for n in nums]
-        tagged, spans = format_tagged(text[s:e], local)
+        tagged, spans = format_tagged_slice(text, s, e, nums)
         seq = len(chunks)
         chunks.append(Chunk(
             chunk_id(filing_id, seq, tagged), section_id, seq, s, e, tagged, n_tokens,

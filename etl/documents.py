@@ -42,6 +42,7 @@ _CP1252_LABELS = frozenset({
 })
 _NUMBER_CELL_RE = re.compile(r"^[\s$£€(\-−–—]*(?:US)?[$£€]?[\s(\-−–]*[\d.,]+\s*%?\)?\s*%?$|^[—–―-]+$")
 _HAS_DIGIT_OR_DASH = re.compile(r"[\d—–―-]")
+_CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32)])  # b < 9 or 13 < b < 32
 _CAPTION_CHARS = 400
 _GROUP_LABEL_CHARS = 40
 _SCALE_CARRY_CHARS = 2500
@@ -108,7 +109,7 @@ def decode_html(raw: bytes) -> tuple[str, str]:
         if not _TAG_RE.search(text[:65536].encode("utf-8", "replace")):
             raise FilingRejected("decode", "not_html", "UTF-16 text with no HTML tags in the first 64 Ki characters")
         return text, "utf-16"
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))  # a C count, not a loop over bytes
     if controls > len(head) * 0.01:
         raise FilingRejected("decode", "not_html", f"{controls} control bytes in the first {len(head)}: binary content")
     if not _TAG_RE.search(raw[:65536]):
@@ -152,6 +153,9 @@ def _row_label(row: list[str]) -> str:
 
 
 def _cell_currency(grid: list[list[str]]) -> str | None:
+    blob = "".join(["".join(row) for row in grid])  # one C scan rules out most tables
+    if "$" not in blob and "£" not in blob and "€" not in blob:
+        return None
     for row in grid:
         for cell in row:
             if "$" in cell:
@@ -210,6 +214,7 @@ class _DocWriter:
         lines: list[str] = []
         line_start = start
         group_role = None  # set by a heading row ("Earnings per share:") for the rows below it
+        roles: dict[tuple[bool, bool], tuple[CellRole, CellRole]] = {}
         for row in grid:
             label = _row_label(row)
             role_name = label_role(label)
@@ -217,10 +222,11 @@ class _DocWriter:
                 group_role = role_name
             elif role_name is None and len(label) <= _GROUP_LABEL_CHARS:
                 role_name = group_role  # "Basic", "Diluted" under their heading
-            per_share = role_name == "per_share"
-            shares = role_name == "shares"
-            value_role = CellRole(ctx, per_share, shares, whole_cell=True)
-            text_role = CellRole(ctx, per_share, shares, whole_cell=False)
+            key = (role_name == "per_share", role_name == "shares")
+            roles_of_row = roles.get(key)
+            if roles_of_row is None:  # 4 kinds of row at most: build each pair once per table
+                roles_of_row = roles[key] = (CellRole(ctx, *key, whole_cell=True), CellRole(ctx, *key, whole_cell=False))
+            value_role, text_role = roles_of_row
             cells, cell_nums, pos = [], [], 0
             for i, marked in enumerate(row):
                 if "\x01" in marked or "\x03" in marked:

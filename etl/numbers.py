@@ -126,11 +126,20 @@ def strip_markers(text: str) -> tuple[str, list[Hint]]:
     hints: list[Hint] = []
     pos = 0
     length = 0
-    for m in _MARKER_RE.finditer(text):
-        before = _STRAY_MARKERS.sub("", text[pos:m.start()])
+    matches = list(_MARKER_RE.finditer(text))
+    # Each marker holds one \x01, \x02 and \x03; when the counts say there is
+    # nothing else, no piece needs the stray-marker substitution.
+    n = len(matches)
+    clean = text.count("\x01") == n and text.count("\x02") == n and text.count("\x03") == n
+
+    def unstray(piece: str) -> str:
+        return piece if clean else _STRAY_MARKERS.sub("", piece)
+
+    for m in matches:
+        before = unstray(text[pos:m.start()])
         out.append(before)
         length += len(before)
-        meta, shown = m.group(1), _STRAY_MARKERS.sub("", m.group(2))
+        meta, shown = m.group(1), unstray(m.group(2))
         scale_s, _, fmt = meta.partition("|")
         try:
             scale = int(scale_s) if scale_s.strip() else 0
@@ -140,7 +149,7 @@ def strip_markers(text: str) -> tuple[str, list[Hint]]:
         out.append(shown)
         length += len(shown)
         pos = m.end()
-    out.append(_STRAY_MARKERS.sub("", text[pos:]))
+    out.append(unstray(text[pos:]))
     return "".join(out), hints
 
 
@@ -298,6 +307,34 @@ def _hint_only_number(h: Hint, text: str, role: CellRole | None) -> Number | Non
     return Number(start, end, shown, value, kind, currency if kind == "amount" else None, h.scale or 0)
 
 
+# How far before its first digit a _NUMBER_RE match can start: "(" "US$" "("
+# "-" "$" and the "." of ".5" (open, cur, open2, minus, cur2, digits).
+_MAX_LEAD = 8
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _iter_number_matches(text: str):
+    """The matches of `_NUMBER_RE.finditer(text)`, found from the digits.
+
+    Every match holds a digit and starts at most _MAX_LEAD characters before
+    its first one, and a match starts at any digit. So the leftmost match at
+    or after `pos` is found by a search started _MAX_LEAD characters before the
+    next digit: it tries at most _MAX_LEAD + 1 positions, where finditer tries
+    every position of the text (its lookahead is no prefix `re` can skip by).
+    """
+    digit = _ASCII_DIGIT if text.isascii() else _DIGIT  # [0-9] scans faster than \d
+    search = _NUMBER_RE.search
+    pos = 0
+    while True:
+        d = digit.search(text, pos)
+        if d is None:
+            return
+        start = d.start() - _MAX_LEAD
+        m = search(text, start if start > pos else pos)
+        yield m
+        pos = m.end()
+
+
 def find_numbers(text: str, hints: list[Hint] | None = None, role: CellRole | None = None) -> list[Number]:
     """Every number in marker-free `text`, in order, non-overlapping.
 
@@ -321,7 +358,7 @@ def find_numbers(text: str, hints: list[Hint] | None = None, role: CellRole | No
     taken_until = -1
     dates = _find_dates(text) if _MONTH_HINT.search(text) else []
     di = 0
-    for m in _NUMBER_RE.finditer(text):
+    for m in _iter_number_matches(text):
         while di < len(dates) and dates[di].end <= m.start():
             if dates[di].start > taken_until:
                 found.append(dates[di])
@@ -445,9 +482,18 @@ def is_shares_label(label: str) -> bool:
 
 def format_tagged(text: str, numbers: list[Number], open_tag: str = "<number>", close_tag: str = "</number>") -> tuple[str, list[tuple[int, int]]]:
     """`text` with each number wrapped in tags, and each number's span in the result."""
+    return format_tagged_slice(text, 0, len(text), numbers, open_tag, close_tag)
+
+
+def format_tagged_slice(text: str, start: int, end: int, numbers: list[Number], open_tag: str = "<number>",
+                        close_tag: str = "</number>") -> tuple[str, list[tuple[int, int]]]:
+    """`format_tagged(text[start:end], ...)` for numbers with offsets in the whole `text`.
+
+    Saves the chunker a shifted copy of every number of every chunk.
+    """
     out: list[str] = []
     spans: list[tuple[int, int]] = []
-    pos = 0
+    pos = start
     length = 0
     for n in numbers:
         out.append(text[pos:n.start])
@@ -460,7 +506,7 @@ def format_tagged(text: str, numbers: list[Number], open_tag: str = "<number>", 
         out.append(close_tag)
         length += len(close_tag)
         pos = n.end
-    out.append(text[pos:])
+    out.append(text[pos:end])
     return "".join(out), spans
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from etl.html_source import aligned_lower, strip_controls
 from etl.numbers import SCALE_CAPTION_RE
 from etl.tables import RawCell, build_grid, visible
 
@@ -37,13 +38,19 @@ _BLOCK_TAG_RE = re.compile(
     re.IGNORECASE,
 )
 _BR_RE = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
+_PAGEBREAK_HR = '<hr style="page-break-after:always">'
+# The three source rewrites as one case-sensitive pattern for a lower-cased copy.
+_SOURCE_MARKS_LOWER = re.compile(
+    r"<(?:(?P<block>/?(?:p|div|h[1-6]|li|ul|ol|dl|dt|dd|blockquote|section|article|header|footer|center|pre"
+    r"|address|figure|figcaption|caption|form|fieldset|nav|aside|main|hr|table)\b)"
+    r"|(?P<br>br\b[^>]*>)|(?P<pagebreak>!--\s*page\s*break\s*-->))"
+)
 _HIDDEN_SELECTOR = "head,script,style,noscript,template,ix\\:header,xbrli\\:context,[style*='none' i],[hidden]"
 _MARKUP_SELECTOR = "sup,ix\\:nonfraction,[style*='break' i],table"
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _FOOTNOTE_MARK = re.compile(r"^\(?(?:\d{1,2}|[a-z]|[ivx]{1,4}|[*†‡§¶#]{1,3})\)?$", re.IGNORECASE)
 _PAGE_BREAK_STYLE = re.compile(r"page-break-(?:before|after)\s*:\s*always|break-(?:before|after)\s*:\s*page", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,3}|[ivxlc]{1,6}|[a-z]-\d{1,3}|\d{1,3}\s*of\s*\d{1,3})$", re.IGNORECASE)
-_INPUT_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _PAGEBREAK_COMMENT = re.compile(r"<!--\s*PAGE\s*BREAK\s*-->", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 
@@ -61,7 +68,9 @@ class TableBlock:
 Block = TextBlock | TableBlock
 
 
-_CONTROL_TO_SPACE = str.maketrans({BLOCK: " ", PAGE_BREAK: " ", TABLE_MARK: " ", LINE_BREAK: " ", "\u200b": ""})
+_CELL_MARKS = (BLOCK, PAGE_BREAK, TABLE_MARK, LINE_BREAK)
+# Lexbor's ids of td and th, read from the parser rather than hard-coded.
+_CELL_TAG_IDS = frozenset(n.tag_id for n in LexborHTMLParser("<table><tr><td></td><th></th></tr></table>").css("td,th"))
 
 
 def collapse_ws(text: str) -> str:
@@ -132,19 +141,53 @@ def _mark_inline(tree: LexborHTMLParser) -> list[LexborNode]:
 def _mark_blocks_in_source(html: str) -> str:
     """Put a block marker before every block-level tag, and newlines for <br>.
 
-    Done on the source string (one C-level regex pass) rather than node by node:
+    Done on the source string (C-level regex scanning) rather than node by node:
     a marker before `<div>` and before `</div>` bounds the block either way.
     Table-structure tags are left alone, so no text lands where the parser
     would move it out of the table.
+
+    Old EDGAR page-break comments become a page-break `<hr>` first. On an
+    aligned lower-case copy (html_source.aligned_lower) the three rewrites are
+    one case-sensitive scan; otherwise three case-insensitive substitutions.
+    Both give the same string: no rewrite creates or hides another's match.
     """
-    html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
-    html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
-    return _BR_RE.sub(LINE_BREAK, html)
+    low = aligned_lower(html)
+    if low is None:
+        html = _PAGEBREAK_COMMENT.sub(_PAGEBREAK_HR, html)
+        html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
+        return _BR_RE.sub(LINE_BREAK, html)
+    out: list[str] = []
+    pos = 0
+    for m in _SOURCE_MARKS_LOWER.finditer(low):
+        start = m.start()
+        out.append(html[pos:start])
+        kind = m.lastgroup
+        if kind == "block":
+            out.append(BLOCK)
+            pos = start  # the tag itself stays
+        elif kind == "br":
+            out.append(LINE_BREAK)
+            pos = m.end()
+        else:  # a page-break comment
+            out.append(BLOCK + _PAGEBREAK_HR)
+            pos = m.end()
+    out.append(html[pos:])
+    return "".join(out)
 
 
 def _cell_text(cell: LexborNode) -> str:
     t = cell.text(deep=True, separator="") or ""
-    return " ".join(t.translate(_CONTROL_TO_SPACE).split())
+    if not t or t.isspace():
+        return ""  # spacer cells: most of an EDGAR table
+    # This module's marks become spaces and zero-width spaces go. str.translate
+    # would do it in one call but has no fast path for non-ASCII text (nbsp is
+    # everywhere); `in` and `replace` are memchr-speed.
+    for mark in _CELL_MARKS:
+        if mark in t:
+            t = t.replace(mark, " ")
+    if "\u200b" in t:
+        t = t.replace("\u200b", "")
+    return " ".join(t.split())
 
 
 def _span(value: str | None) -> int:
@@ -158,14 +201,17 @@ def _span(value: str | None) -> int:
 
 def _table_rows(table: LexborNode) -> list[list[RawCell]]:
     rows: list[list[RawCell]] = []
+    # css() includes the node itself: more than one table means nested ones
+    nested = len(table.css("table")) > 1
     for tr in table.css("tr"):
         # Rows of nested tables belong to their own (flattened) cell text.
-        owner = _closest_table(tr)
-        if owner is None or owner.mem_id != table.mem_id:
-            continue
+        if nested:
+            owner = _closest_table(tr)
+            if owner is None or owner.mem_id != table.mem_id:
+                continue
         cells = []
         for child in tr.iter():
-            if child.tag in ("td", "th"):
+            if child.tag_id in _CELL_TAG_IDS:  # an int compare; .tag builds a string
                 a = child.attributes
                 cells.append((_cell_text(child), _span(a.get("colspan")), _span(a.get("rowspan"))))
         rows.append(cells)
@@ -248,8 +294,7 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
         html = html.decode("utf-8", errors="replace")
     # The control characters below are this module's in-band markers; a
     # browser never shows them, so stray ones in the input go first.
-    html = _INPUT_CONTROLS.sub("", html)
-    # Old EDGAR filings mark page breaks with a comment only.
+    html = strip_controls(html)
     tree = LexborHTMLParser(_mark_blocks_in_source(html))
     root = tree.body or tree.root
     if root is None:
@@ -286,6 +331,8 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
 
 
 def _text_pieces(part: str) -> list[str]:
+    if not part or part.isspace():
+        return []  # most pieces between block marks are bare indentation
     lines = [collapse_ws(line) for line in part.split(LINE_BREAK)]
     text = "\n".join(line for line in lines if visible(line).strip())
     return [text] if text else []

@@ -133,7 +133,8 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
         if cell.colspan == 1:
             keep[cell.col] = True
     for cell in nonempty:
-        if not any(keep[c] for c in cell.covered_cols if c < width):
+        # (a one-column cell's own column is kept already)
+        if cell.colspan != 1 and not any(keep[c] for c in cell.covered_cols if c < width):
             keep[cell.col] = True
     kept_index = {c: i for i, c in enumerate(c for c in range(width) if keep[c])}
     n_kept = len(kept_index)
@@ -141,7 +142,10 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
     # Each cell's text stands in its first kept column, on every row it spans.
     lines: list[list[str] | None] = [None] * len(rows)
     for cell in nonempty:
-        first = next(kept_index[c] for c in cell.covered_cols if c < width and keep[c])
+        if cell.colspan == 1:
+            first = kept_index[cell.col]
+        else:
+            first = next(kept_index[c] for c in cell.covered_cols if c < width and keep[c])
         for r in range(cell.row, cell.row + cell.rowspan):
             line = lines[r]
             if line is None:

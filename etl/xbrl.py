@@ -54,6 +54,7 @@ from decimal import Decimal, InvalidOperation
 import pyarrow as pa
 from lxml import etree
 
+from etl.xbrl_text import FastFactText
 from featurestore.schemas import FACTS
 
 STAGE = "xbrl"  # the `rejects.stage` of a FactReject
@@ -571,6 +572,9 @@ class _Names:
 
 def _attrs(el) -> dict[str, str]:
     """Attributes with lower-case names; xsi:nil as "xsi:nil" in both parse modes."""
+    items = el.items()
+    if not any(k[0] == "{" for k, _ in items):  # no namespaced attribute: the usual fact
+        return {k.lower(): v for k, v in items}
     out = {}
     for k, v in el.attrib.items():
         if k[0] == "{":
@@ -762,6 +766,7 @@ class _Extractor:
         self.seen_ids: set[str] = set()
         self._dei_rank: dict[str, int] = {}
         self._dei_prefixes = self._dei_prefix_set()
+        self._fast_text: FastFactText | None = None
 
     def _dei_prefix_set(self) -> set[str]:
         prefixes = {"dei"}
@@ -790,9 +795,26 @@ class _Extractor:
                 if uid:
                     self.units[uid.strip()] = _read_unit(el, n)
 
+    def _use_fast_text(self) -> None:
+        """Read facts' text with libxml2 (xbrl_text.FastFactText) where that is exact.
+
+        Changes the tree: call after `scan` has read contexts and units."""
+        n = self.names
+        fast = FastFactText(self.root, n.local, n.exclude, n.facts | n.continuation, _BLOCK_TAGS)
+        if fast.applicable():
+            fast.prepare()
+            self._fast_text = fast
+
+    def _parts(self, el, out: list[str]) -> None:
+        if self._fast_text is not None:
+            # a leaf (most numeric facts) is its own text; no serialiser call
+            out.append(self._fast_text.text(el) if len(el) else (el.text or ""))
+        else:
+            _text_parts(el, self.names, out)
+
     def text_of(self, el, continued_at: str | None) -> str:
         parts: list[str] = []
-        _text_parts(el, self.names, parts)
+        self._parts(el, parts)
         seen = set()
         while continued_at:
             cid = continued_at.strip()
@@ -801,7 +823,7 @@ class _Extractor:
                 break  # a broken or cyclic chain: keep what was found
             seen.add(cid)
             parts.append(" ")
-            _text_parts(cont, self.names, parts)
+            self._parts(cont, parts)
             continued_at = cont.get("continuedAt") or cont.get("continuedat")
         return _collapse(parts)
 
@@ -814,6 +836,7 @@ class _Extractor:
 
     def run(self) -> XbrlResult:
         self.scan()
+        self._use_fast_text()
         for index, el in enumerate(self.fact_elements):
             try:
                 self.fact(el, index)

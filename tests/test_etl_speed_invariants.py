@@ -1,0 +1,167 @@
+"""The ETL's fast paths give exactly what the plain formulations they replace give.
+
+Each speed-up (issue 2) swapped a simple formulation for a faster one with the
+same output; these tests pin that equality on inputs built to hit the corners
+(mixed-case tags, stray markers, nested and excluded facts, non-ASCII text).
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+
+import pytest
+
+from etl import xbrl
+from etl.html_source import aligned_lower, strip_controls
+from etl.layout import _STYLE_OPEN_RE, _style_open_tags
+from etl.numbers import (
+    _NUMBER_RE, _iter_number_matches, find_numbers, format_tagged, format_tagged_slice, strip_markers,
+)
+from etl.sanitize import BLOCK, LINE_BREAK, _BLOCK_TAG_RE, _BR_RE, _PAGEBREAK_COMMENT, _mark_blocks_in_source
+
+
+# --- source scans ---------------------------------------------------------------
+
+def _marks_reference(html: str) -> str:
+    html = _PAGEBREAK_COMMENT.sub('<hr style="page-break-after:always">', html)
+    html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
+    return _BR_RE.sub(LINE_BREAK, html)
+
+
+@pytest.mark.parametrize("html", [
+    "<DIV>a</Div><p>b<BR/>c<br class='x'>d</P><TABLE><tr><td>1</td></tr></table>",
+    "<!-- page  BREAK --><Hr><br <div>x</div><!--PAGE BREAK-->",
+    "<br <!-- PAGE BREAK -->tail<section><header>h</header></section><pre>p</pre><spanx>",
+    "<p>caf\u00e9 \u00a3 \u2014 <DIV>\u00fcber</DIV><bR>",        # non-ASCII, aligned: fast path
+    "<p>\u0130stanbul</p><DIV>x</DIV><br>",                        # "İ" lower-cases to 2 chars: fallback
+    "<p>\u017fection</p><\u017fection>x",                            # long s folds to "s": fallback
+    "<table><caption>c</caption></table><h1>t</h1><h7>no</h7><li><ul><ol><dl><dt><dd>",
+])
+def test_block_marks_equal_the_three_case_insensitive_substitutions(html):
+    assert _mark_blocks_in_source(html) == _marks_reference(html)
+
+
+def test_aligned_lower_refuses_what_it_cannot_align():
+    assert aligned_lower("<DIV>") == "<div>"
+    assert aligned_lower("caf\u00c9") == "caf\u00e9"
+    for s in ("\u0130", "\u0131", "\u017f", "\u212a"):
+        assert aligned_lower("<p>" + s) is None
+
+
+@pytest.mark.parametrize("text", ["a\x00b\x08c\td\ne\x0bf\x0cg\rh\x0ei\x1fj\x7f", "\u00e9\x01\x1f\u2014\t\x05"])
+def test_strip_controls_equals_the_regex(text):
+    assert strip_controls(text) == re.sub(r"[\x00-\x08\x0e-\x1f]", "", text)
+
+
+@pytest.mark.parametrize("html", [
+    "<STYLE>.a{}</style><style type='x'>b</style><styles><style",
+    "<Style\n media=print>x</Style><p>\u00e9</p><style>y</style>",
+    "<p>\u017f</p><\u017ftyle>x</style>",
+])
+def test_style_tags_found_as_the_regex_finds_them(html):
+    want = [m.span() for m in _STYLE_OPEN_RE.finditer(html)]
+    assert [m.span() for m in _style_open_tags(html, aligned_lower(html))] == want
+
+
+# --- numbers --------------------------------------------------------------------
+
+def test_number_matches_from_digits_equal_finditer_on_random_text():
+    rng = random.Random(7)
+    alphabet = "0123456789,.$£€()%-−– abcUS$KMBmillion\u0663\u00a0"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        want = [m.span() for m in _NUMBER_RE.finditer(text)]
+        assert [m.span() for m in _iter_number_matches(text)] == want, text
+
+
+def test_strip_markers_with_stray_and_clean_markers():
+    clean = "a \x01-6|ixt:num-dot-decimal\x021,234\x03 b \x010|\x02(5)\x03"
+    text, hints = strip_markers(clean)
+    assert text == "a 1,234 b (5)"
+    assert [(h.start, h.end, h.scale, h.fmt) for h in hints] == [(2, 7, -6, "ixt:num-dot-decimal"), (10, 13, 0, "")]
+    # strays (a lone \x02, an extra \x03) are dropped everywhere, spans still right
+    text, hints = strip_markers("x\x02y \x013|\x024\x035\x03 z\x03")
+    assert text == "xy 45 z"
+    assert [(h.start, h.end, h.scale) for h in hints] == [(3, 4, 3)]
+
+
+def test_format_tagged_slice_equals_format_tagged_of_the_slice():
+    text = "Revenue was $1,234 million in 2024, up 12% from $1,100 million."
+    start, end = 12, 47
+    nums = [n for n in find_numbers(text) if start <= n.start and n.end <= end]
+    assert [n.raw for n in nums] == ["$1,234 million", "2024", "12%"]
+    local = [replace(n, start=n.start - start, end=n.end - start) for n in nums]
+    tagged, spans = format_tagged_slice(text, start, end, nums)
+    assert (tagged, spans) == format_tagged(text[start:end], local)
+    assert tagged.endswith("<number>12%</number> from")
+
+
+# --- inline XBRL text -----------------------------------------------------------
+
+_XHTML = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html [<!ENTITY custom "CUSTOM">]>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:ix="http://www.xbrl.org/2013/inlineXBRL"
+      xmlns:xbrli="http://www.xbrl.org/2003/instance" xmlns:iso4217="http://www.xbrl.org/2003/iso4217"
+      xmlns:us-gaap="http://fasb.org/us-gaap/2024" xmlns:ixt="http://www.xbrl.org/inlineXBRL/transformation/2020">
+<body>
+<div style="display:none"><ix:header><ix:resources>
+ <xbrli:context id="c1"><xbrli:entity><xbrli:identifier scheme="http://www.sec.gov/CIK">0000000001</xbrli:identifier>
+ </xbrli:entity><xbrli:period><xbrli:instant>2024-12-31</xbrli:instant></xbrli:period></xbrli:context>
+ <xbrli:unit id="u1"><xbrli:measure>iso4217:USD</xbrli:measure></xbrli:unit>
+</ix:resources></ix:header></div>
+<ix:nonNumeric name="us-gaap:PolicyTextBlock" contextRef="c1" continuedAt="k1"><div><p>First<!-- a comment -->part</p>
+<table><tr><td>cell<b>bold</b></td><td>two</td></tr></table>Tail<?pi data?>text &amp; more &custom; end
+<ix:exclude>Page 12</ix:exclude>after<DIV>upper</DIV><span>in<br/>line</span><![CDATA[cdata]]>
+<ix:nonFraction name="us-gaap:Revenues" contextRef="c1" unitRef="u1" decimals="-6" scale="6"
+  format="ixt:num-dot-decimal">1,234</ix:nonFraction></div></ix:nonNumeric>
+<p>between</p>
+<ix:continuation id="k1"><p>continued<ix:exclude><p>skipped</p></ix:exclude>here</p><h2>head</h2></ix:continuation>
+<ix:nonFraction name="us-gaap:Assets" contextRef="c1" unitRef="u1" decimals="0" format="ixt:num-dot-decimal">5<!--x-->6</ix:nonFraction>
+</body></html>"""
+
+
+def _texts(html: str, fast: bool) -> list[str]:
+    root, names = xbrl._parse(html)
+    ex = xbrl._Extractor(root, names)
+    ex.scan()
+    if fast:
+        ex._use_fast_text()
+        assert ex._fast_text is not None
+    return [ex.text_of(el, el.get("continuedAt")) for el in ex.fact_elements]
+
+
+def test_fast_fact_text_equals_the_reference_walk():
+    fast, ref = _texts(_XHTML, True), _texts(_XHTML, False)
+    assert fast == ref
+    # comments, PIs, entity references and ix:exclude add nothing; blocks add a space
+    assert ref[0] == "Firstpart cellbold two Tailtext & more end after upper in linecdata 1,234 continuedhere head"
+    assert ref[-1] == "56"
+
+
+def test_fast_fact_text_is_refused_for_a_fact_inside_an_exclude():
+    html = _XHTML.replace("<ix:exclude>Page 12</ix:exclude>",
+                          '<ix:exclude><ix:nonFraction name="us-gaap:X" contextRef="c1" unitRef="u1" '
+                          'decimals="0">7</ix:nonFraction></ix:exclude>')
+    root, names = xbrl._parse(html)
+    ex = xbrl._Extractor(root, names)
+    ex.scan()
+    ex._use_fast_text()
+    assert ex._fast_text is None  # falls back to the reference walk
+    assert xbrl.extract_facts(html).facts  # and still reads the facts
+
+
+def test_fast_fact_text_in_html_parser_mode():
+    html = _XHTML.replace("<?xml", "<broken><?xml").replace('<!DOCTYPE html [<!ENTITY custom "CUSTOM">]>', "")
+    root, names = xbrl._parse(html)
+    assert not names.xml
+    assert _texts(html, True) == _texts(html, False)
+
+
+def test_positioned_layout_check_is_blind_to_case_like_its_regex():
+    from etl.layout import MIN_ABSOLUTE, _maybe_positioned
+    spans = "".join(f'<div style="POSITION:FIXED;left:{i}px;top:0">w{i}</div>' for i in range(MIN_ABSOLUTE + 2))
+    assert _maybe_positioned(f"<html><body>{spans}</body></html>")
+    mixed = spans.replace("FIXED", "Fixed")
+    assert _maybe_positioned(f"<html><body>{mixed}</body></html>")
+    assert not _maybe_positioned("<html><body>" + "<p>fixed costs</p>" * 3 + "</body></html>")
