@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedConfig, argparse.Nam
                     help="how a number-aware encoder's token states become one vector")
     ap.add_argument("--filing-id", action="append", default=None, dest="filing_ids",
                     help="embed only this filing (repeatable)")
+    ap.add_argument("--sections", nargs="+", default=None, metavar="ITEM",
+                    help="embed only chunks of these 10-K items (e.g. 7 for MD&A; cheap studies of one "
+                         "section); needs --level chunk, as document vectors pool every chunk")
     ap.add_argument("--index-min-rows", type=int, default=DEFAULT_INDEX_MIN_ROWS,
                     help="build an ANN index once a table has this many rows (below: exact scans)")
     ap.add_argument("--no-text-sync", action="store_true", help="skip updating the full-text table")
@@ -66,10 +69,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedConfig, argparse.Nam
     a = ap.parse_args(argv)
     if a.gpus < 0:
         ap.error(f"--gpus {a.gpus}: give 0 for CPU or a number of GPUs")
+    if a.sections is not None and a.level != CHUNK:
+        ap.error(f"--sections embeds part of each filing and a document vector pools every chunk of it: "
+                 f"add --level {CHUNK}")
     cfg = EmbedConfig(store=a.store, model=a.model, level=a.level, gpus=a.gpus, workers=a.workers,
                       token_budget=a.token_budget or (GPU_TOKEN_BUDGET if a.gpus else CPU_TOKEN_BUDGET),
                       rows_per_block=a.rows_per_block or (1024 if a.gpus else 256), write_every=a.write_every,
-                      pooling=a.pooling, aggregator=a.aggregator, filing_ids=a.filing_ids,
+                      pooling=a.pooling, aggregator=a.aggregator, filing_ids=a.filing_ids, sections=a.sections,
                       progress=not a.no_progress)
     return cfg, a
 

@@ -69,6 +69,7 @@ class CheckConfig:
     num_cpus: int | None = None
     strict: bool = False
     metrics: tuple[str, ...] = PLANTED_METRICS
+    embed_sections_only: bool = False      # embed only the --sections chunks (no document vectors)
 
 
 # -- pure pieces ---------------------------------------------------------------------------------
@@ -202,13 +203,15 @@ def run_variant(cfg: CheckConfig, name: str, signal: bool) -> tuple[RegressionRu
           flush=True)
     cpus = [] if cfg.num_cpus is None else ["--num-cpus", str(cfg.num_cpus)]
     _step("ingest", ingest_job.main(["--input", str(corpus), "--store", str(store), "--no-progress", *cpus]))
-    embed_args = ["--store", str(store), "--model", cfg.model, "--level", "both", "--no-progress",
+    level = ["--level", "chunk", "--sections", *cfg.sections] if cfg.embed_sections_only else ["--level", "both"]
+    embed_args = ["--store", str(store), "--model", cfg.model, *level, "--no-progress",
                   "--no-text-sync", "--gpus", str(cfg.gpus), *cpus]
     if cfg.aggregator is not None:
         embed_args += ["--aggregator", str(cfg.aggregator)]
     _step("embed", embed_job.main(embed_args))
     _step("labels", labels_job.main(["--store", str(store), "--years", "1", "--metrics", *cfg.metrics]))
-    methods = ["mean", "section-mean", "section-first"] + (["aggregator"] if cfg.aggregator is not None else [])
+    methods = ([] if cfg.embed_sections_only else ["mean"]) + ["section-mean", "section-first"] + (
+        ["aggregator"] if cfg.aggregator is not None else [])
     rcfg = RegressConfig(store=store, out=root / "regression.json", methods=methods, sections=cfg.sections,
                          years=(1,), splits=("company_kfold", "walk_forward"), n_boot=cfg.n_boot, seed=cfg.seed,
                          aggregator=cfg.aggregator,
@@ -228,7 +231,8 @@ def run_check(cfg: CheckConfig) -> dict[str, Any]:
     records = side_by_side(runs["signal"].rows(), runs["shuffled"].rows())
     v = verdicts(records)
     result = {"config": {"companies": cfg.companies, "model": cfg.model, "seed": cfg.seed,
-                         "metrics": list(cfg.metrics), "sections": list(cfg.sections), "n_boot": cfg.n_boot,
+                         "metrics": list(cfg.metrics), "embed_sections_only": cfg.embed_sections_only,
+                         "sections": list(cfg.sections), "n_boot": cfg.n_boot,
                          "aggregator": None if cfg.aggregator is None else str(cfg.aggregator)},
               "truth": truths, "rows": records, "verdict": v,
               "datasets": {n: r.payload["dataset"] for n, r in runs.items()}}
@@ -264,11 +268,16 @@ def parse_args(argv: list[str] | None = None) -> CheckConfig:
     ap.add_argument("--gpus", type=int, default=0, help="embed actors with one GPU each (0: CPU)")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (local runs only)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when the acceptance fails")
+    ap.add_argument("--embed-sections-only", action="store_true",
+                    help="embed only the chunks of --sections (2 of ~28 per filing here, so ~14x less "
+                         "embedding for runs with many companies); the document-mean row is then absent")
     ap.add_argument("--metrics", nargs="+", default=list(PLANTED_METRICS), metavar="NAME",
                     help="growth metrics of the label (default: revenue, the planted one; as jobs.labels --metrics)")
     a = ap.parse_args(argv)
     if a.n_boot < 10:
         ap.error("--n-boot must be at least 10")
+    if a.embed_sections_only and a.aggregator is not None:
+        ap.error("--aggregator pools whole documents; it cannot run with --embed-sections-only")
     try:
         select_metrics(a.metrics)
     except ValueError as e:
@@ -277,7 +286,7 @@ def parse_args(argv: list[str] | None = None) -> CheckConfig:
         ap.error("--companies must be at least 10 (5 company folds need companies to fill them)")
     return CheckConfig(out=a.out, companies=a.companies, model=a.model, seed=a.seed, sections=tuple(a.sections),
                        n_boot=a.n_boot, aggregator=a.aggregator, gpus=a.gpus, num_cpus=a.num_cpus, strict=a.strict,
-                       metrics=tuple(a.metrics))
+                       metrics=tuple(a.metrics), embed_sections_only=a.embed_sections_only)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -269,12 +269,18 @@ def _check_version(found: str, expected: str | None, ref: str) -> None:
 
 # --- reading the store ----------------------------------------------------------------
 
-def read_pending_chunks(store, done_chunk_ids: Iterable[str], filing_ids: Sequence[str] | None = None
-                        ) -> tuple[pa.Table, int]:
-    """(chunks not in `done_chunk_ids`, how many were skipped): meta + work columns + stored n_tokens."""
-    where, params = "", []
+def read_pending_chunks(store, done_chunk_ids: Iterable[str], filing_ids: Sequence[str] | None = None,
+                        sections: Sequence[str] | None = None) -> tuple[pa.Table, int]:
+    """(chunks not in `done_chunk_ids`, how many were skipped): meta + work columns + stored n_tokens.
+    Only chunks of `filing_ids` and of the `sections` (item ids such as "7") when given."""
+    conds, params = [], []
     if filing_ids is not None:
-        where, params = f"WHERE c.filing_id IN (SELECT unnest(?::VARCHAR[]))", [list(filing_ids)]
+        conds.append("c.filing_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(filing_ids))
+    if sections is not None:
+        conds.append("c.section_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(sections))
+    where = ("WHERE " + " AND ".join(conds)) if conds else ""
     query = f"""
         SELECT c.chunk_id, c.filing_id, f.company_id, f.form, f.filed_at, c.section_id, c.seq,
                c.etl_version, c.n_tokens, c.text,
@@ -319,6 +325,7 @@ class EmbedConfig:
     pooling: str = "mean"
     aggregator: Path | None = None
     filing_ids: list[str] | None = None  # embed only these filings (trials, benchmarks)
+    sections: list[str] | None = None   # embed only chunks of these items (e.g. ["7"], MD&A); chunk level only
     progress: bool = True
     register: bool = True               # record the model and the run in the registry
 
@@ -330,6 +337,12 @@ class EmbedConfig:
         for name in ("token_budget", "rows_per_block", "write_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.sections is not None:
+            if not self.sections:
+                raise ValueError("sections=[]: give at least one item id (e.g. ['7']) or None for every chunk")
+            if self.level != CHUNK:
+                raise ValueError(f"sections={self.sections} embeds part of each filing, and a document vector "
+                                 f"pools every chunk of it: use level={CHUNK!r} with sections")
 
 
 @dataclass
@@ -403,7 +416,7 @@ def embed_chunks(config: EmbedConfig, embedder, writer, summary: EmbedSummary) -
 
     store = writer.store
     done = {key[0] for key in writer.existing_keys()}  # keys are (chunk_id,) tuples
-    pending, skipped = read_pending_chunks(store, done, config.filing_ids)
+    pending, skipped = read_pending_chunks(store, done, config.filing_ids, config.sections)
     summary.chunks_total = pending.num_rows + skipped
     summary.chunks_skipped = skipped
     if pending.num_rows == 0:

@@ -21,6 +21,7 @@ from etl.pipeline import IngestConfig, run_ingest
 from etl.sample_corpus import write_corpus
 from featurestore import Store
 from featurestore.registry import Registry
+from jobs import embed as embed_job
 from models.embedding_models import load_embedder
 from models.inference import EmbedConfig, number_rows, run_embedding, vectors_of
 
@@ -133,6 +134,24 @@ def test_rerun_writes_nothing_and_a_second_model_sits_beside(embedded, tmp_path)
         assert {m.model_version: m.kind for m in reg.models()} == {tiny: "encoder", mini.model_version: "baseline"}
         runs = reg.runs(job="embed")
         assert [r.status for r in runs] == ["succeeded"] * 3 and runs[1].tables == ()  # the re-run wrote nothing
+
+
+def test_sections_embed_only_those_items_chunks(sample_store, tmp_path, capsys):
+    store_dir = copy_store(sample_store, tmp_path / "store")
+    store = Store(store_dir)
+    want = store.sql("SELECT count(*) n FROM chunks WHERE section_id IN ('7', '1A')").to_pylist()[0]["n"]
+    assert 0 < want < store.count("chunks")
+    got = run_embedding(EmbedConfig(store=store_dir, model="tiny-random", level="chunk", sections=["7", "1A"],
+                                    progress=False))
+    assert got.chunks_written == want and got.docs_written == {}
+    secs = store.sql("SELECT DISTINCT section_id FROM chunk_embeddings WHERE model_version = ? ORDER BY 1",
+                     [got.model_version])["section_id"].to_pylist()
+    assert secs == ["1A", "7"]
+    with pytest.raises(ValueError, match="document vector pools every chunk"):
+        EmbedConfig(store=store_dir, model="tiny-random", level="both", sections=["7"])
+    with pytest.raises(SystemExit):
+        embed_job.main(["--store", str(store_dir), "--model", "tiny-random", "--sections", "7"])
+    assert "--level chunk" in capsys.readouterr().err
 
 
 def _lance_rows(store_dir: Path, model_version: str) -> int:
