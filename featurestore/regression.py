@@ -291,6 +291,9 @@ def _finish(v: np.ndarray, w: np.ndarray | None) -> Any:
     return float(v[0]) if w is None else v
 
 
+_FLAT = 1e-24     # relative variance below which a side counts as constant (float64 rounding is ~1e-32)
+
+
 def _wpearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     W = w.sum(axis=-1, keepdims=True)
     xc = x - (w * x).sum(axis=-1, keepdims=True) / W
@@ -298,8 +301,10 @@ def _wpearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     sxy = (w * xc * yc).sum(axis=-1)
     sxx = (w * xc * xc).sum(axis=-1)
     syy = (w * yc * yc).sum(axis=-1)
+    # a constant side (up to rounding of its mean) has no correlation: NaN, not the noise of the rounding
+    flat = (sxx <= _FLAT * (w * x * x).sum(axis=-1)) | (syy <= _FLAT * (w * y * y).sum(axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return sxy / np.sqrt(sxx * syy)
+        return np.where(flat, np.nan, sxy / np.sqrt(sxx * syy))
 
 
 def _wmidranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:

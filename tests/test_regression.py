@@ -165,6 +165,11 @@ def test_within_periods_averages_per_period_correlations_and_ignores_between_per
     shift = np.where(period == 2020, 1.0, 0.0)
     assert pearson(y, shift) > 0.3
     assert np.isnan(within_periods("pearson", period)(y, shift))
+    # a constant that only differs by the rounding of a mean is still a constant
+    const = np.full(100, np.mean(rng.normal(size=7)))
+    const[::3] += np.spacing(const[0])
+    assert np.isnan(pearson(y, const)) and np.isnan(pearson(y, const, np.ones((2, 100)))).all()
+    assert pearson(y, 5.0 + 1e-9 * y) == pytest.approx(1.0)
     # bootstrap weights: each weight row is the weighted per-period average; empty periods drop out
     w = rng.integers(0, 3, size=(4, 100)).astype(float)
     w[0, period == 2021] = 0.0
