@@ -240,8 +240,9 @@ def run_check(cfg: CheckConfig) -> dict[str, Any]:
     print()
     print(f"planted cue: population Spearman(cue level, label growth) = {t['target_spearman']:.3f} by construction; "
           f"in these {t['n_companies']} companies {t['realised_spearman']:.3f} (signal) and "
-          f"{truths['shuffled']['realised_spearman']:.3f} (cues permuted); against the store's weighted XBRL "
-          f"labels ({'+'.join(cfg.metrics)}: {runs['signal'].payload['label_method']}) on the {t['rows_with_cue']} windows regressed: "
+          f"{truths['shuffled']['realised_spearman']:.3f} (cues permuted); against the store's XBRL growth "
+          f"labels ({'+'.join(cfg.metrics)}: {runs['signal'].payload['label_method']}) on the "
+          f"{t['rows_with_cue']} windows regressed: "
           f"{t['cue_vs_store_labels']:.3f} (signal) and {truths['shuffled']['cue_vs_store_labels']:.3f} "
           f"(permuted), the ceiling for a model that reads the cue perfectly.")
     print(side_by_side_text(records))
