@@ -40,6 +40,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
     ap.add_argument("--max-steps", type=int, default=None, help="override the preset's step count")
     ap.add_argument("--token-budget", type=int, default=None, help="override padded tokens per batch per worker")
     ap.add_argument("--warmup-steps", type=int, default=None, help="override the preset's warmup (short runs)")
+    ap.add_argument("--lr", type=float, default=None, help="override the backbone learning rate")
+    ap.add_argument("--number-lr", type=float, default=None, help="override the number modules' learning rate")
+    ap.add_argument("--number-loss-weight", type=float, default=None,
+                    help="override the weight of the number losses (bins + sign) against the text MLM loss")
+    ap.add_argument("--number-loss", choices=("two_hot", "hl_gauss"), default=None,
+                    help="override the soft target of the number bins")
+    ap.add_argument("--max-length", type=int, default=None,
+                    help="override tokens per sequence (shorter sequences: more steps per minute on CPU)")
     ap.add_argument("--eval-every", type=int, default=None)
     ap.add_argument("--checkpoint-every", type=int, default=None)
     ap.add_argument("--run-name", default="pretrain")
@@ -53,10 +61,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
     a = ap.parse_args(argv)
     p = preset(a.preset)
     for field, value in (("max_steps", a.max_steps), ("token_budget", a.token_budget),
-                         ("warmup_steps", a.warmup_steps),
+                         ("warmup_steps", a.warmup_steps), ("lr", a.lr), ("number_lr", a.number_lr),
+                         ("number_loss_weight", a.number_loss_weight),
                          ("eval_every", a.eval_every), ("checkpoint_every", a.checkpoint_every)):
         if value is not None:
             setattr(p.train, field, value)
+    if a.number_loss is not None:
+        p.encoder.number.loss = a.number_loss
+    if a.max_length is not None:
+        p.encoder.max_length = a.max_length
     job = PretrainJob(store=a.store, out=a.out, preset=p, workers=a.workers, cpus_per_worker=a.cpus_per_worker,
                       gpus_per_worker=a.gpus_per_worker, run_name=a.run_name, storage_path=a.storage_path,
                       resume_from=a.resume_from, progress=not a.no_progress, numeracy_mix=a.numeracy_mix)

@@ -36,7 +36,7 @@ class NumberConfig:
     log10_max: float = 13.0
     loss: str = "two_hot"          # two_hot | hl_gauss
     sigma: float = 0.75            # HL-Gauss standard deviation, in bin widths
-    decode_window: int = 2         # decoding averages the bins within this distance of the argmax
+    decode_window: int = 2         # decoding averages the bins within this distance of the median bin
     head_hidden_mult: float = 2.0  # GLU width of the number head, in multiples of the hidden size
     init_scale: float = 0.5        # std of the number embedding at init (hidden states are ~unit scale after LN)
 
@@ -165,9 +165,13 @@ def tiny() -> Preset:
                 max_position_embeddings=1024, global_attn_every_n_layers=2, local_attention=128,
             ),
             bpe_vocab_size=8192,
+            # HL-Gauss: neighbouring magnitudes share credit, which generalised better to held-out filings
+            number=NumberConfig(loss="hl_gauss"),
         ),
+        # number_loss_weight 3: numbers are ~4% of tokens and 1/20 of the targets; at weight 1 the text MLM
+        # loss dominated and 200 CPU steps left the held-out |log10 error| at 1.88 vs 1.65 at weight 3
         train=TrainConfig(max_steps=400, lr=1e-3, number_lr=3e-3, token_budget=8192, warmup_steps=40,
-                          eval_every=50, checkpoint_every=100),
+                          number_loss_weight=3.0, eval_every=50, checkpoint_every=100),
     )
 
 

@@ -8,8 +8,10 @@ Design choices:
 - Classification over bins (trained with a two-hot or HL-Gauss soft target,
   see `models.losses`) instead of regression: it represents uncertainty
   over orders of magnitude and its loss does not explode on large values.
-- Decoding takes the expected log-magnitude over the bins around the argmax
-  (`models.number_bins.decode_values`) and the sign from the sign logit.
+- Decoding takes the median log-magnitude of the predicted distribution,
+  refined by the mean of the bins around it (`models.number_bins.decode_values`:
+  the median minimises |log10 error|; an argmax would pick the spikes that
+  zeros and years make), and the sign from the sign logit.
   Zero decodes to the bottom of the window (10**log10_min).
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ import torch
 from models.config import NumberConfig
 from models.losses import (entropy, hl_gauss_target, mlm_loss, number_bin_loss, sign_loss, soft_cross_entropy,
                            two_hot_target)
-from models.number_bins import bin_centers, bin_position, decode_values
+from models.number_bins import bin_centers, bin_position, decode_log_magnitude, decode_values, median_bin
 from models.number_embedding import NumberEmbedding
 from models.number_head import NumberHead
 
@@ -130,3 +130,78 @@ def test_head_shapes_and_decoding():
     logits[0, 8] = logits[0, 9] = 5.0
     logits[0, 0] = 4.9
     assert decode_values(logits, torch.tensor([-1.0]), CFG).item() == pytest.approx(10 ** 5.5, rel=1e-4)
+
+
+# --- decoding: what the evaluation scores ---------------------------------------------
+
+def _logits_of(target: torch.Tensor) -> torch.Tensor:
+    """Logits whose softmax is exactly `target` (zero entries get no mass)."""
+    return torch.log(target.clamp_min(1e-30))
+
+
+def _window_values(cfg: NumberConfig, n: int = 400) -> torch.Tensor:
+    """Log-uniform magnitudes over the whole window (ends included), alternating signs, plus every bin centre."""
+    logs = torch.cat([torch.linspace(cfg.log10_min, cfg.log10_max, n, dtype=torch.float64),
+                      bin_centers(cfg).double(), bin_centers(cfg).double()[:-1] + cfg.bin_width / 2])
+    signs = torch.where(torch.arange(len(logs)) % 2 == 0, 1.0, -1.0).double()
+    return signs * torch.pow(10.0, logs)
+
+
+@pytest.mark.parametrize("cfg", [CFG, NumberConfig()], ids=["17 bins", "default 128 bins"])
+def test_two_hot_target_decodes_back_to_its_value_over_the_whole_window(cfg):
+    v = _window_values(cfg)
+    sign_logits = torch.where(v < 0, 8.0, -8.0)
+    got = decode_values(_logits_of(two_hot_target(v, cfg)), sign_logits, cfg)
+    assert got.dtype == torch.float64
+    err = (torch.log10(got.abs()) - torch.log10(v.abs())).abs()
+    assert err.max().item() < 1e-5, f"worst round trip {err.max().item():.2e} decades at {v[err.argmax()].item():.4g}"
+    assert torch.equal(got < 0, v < 0)  # the sign comes from the sign logit alone
+
+
+def test_hl_gauss_target_decodes_back_to_its_value_inside_the_window():
+    cfg = NumberConfig(loss="hl_gauss", sigma=0.75)
+    v = _window_values(cfg)
+    inside = (torch.log10(v.abs()) > cfg.log10_min + 0.5) & (torch.log10(v.abs()) < cfg.log10_max - 0.5)
+    got = decode_values(_logits_of(hl_gauss_target(v[inside], cfg)), torch.zeros(int(inside.sum())), cfg)
+    err = (torch.log10(got) - torch.log10(v[inside].abs())).abs()
+    assert err.max().item() < 0.01 * cfg.bin_width
+
+
+def test_out_of_window_values_and_zero_decode_to_the_window_ends():
+    cfg = NumberConfig()
+    got = decode_values(_logits_of(two_hot_target(torch.tensor([0.0, 1e-7, 1e20]), cfg)), torch.zeros(3), cfg)
+    assert got.tolist() == pytest.approx([1e-3, 1e-3, 1e13], rel=1e-9)
+
+
+def test_decoding_takes_the_median_not_the_tallest_spike():
+    """Zeros (and years) sit on one exact bin, so an uncertain prediction's tallest bin is often "zero":
+    decoding around the argmax turned such predictions into 1e-3 for amounts in the millions."""
+    cfg = NumberConfig()
+    c = bin_centers(cfg)
+    probs = torch.zeros(cfg.n_bins)
+    spread = (c >= 6) & (c <= 9)                  # 70% spread over 1e6..1e9 (24 bins, ~3% each)
+    probs[spread] = 0.7 / int(spread.sum())
+    probs[0] = 0.3                                # a 30% spike on zero: the single tallest bin
+    assert probs.argmax().item() == 0
+    decoded = decode_log_magnitude(_logits_of(probs)[None], cfg).item()
+    assert 6.0 < decoded < 9.0
+    # and the median is where half the mass lies: 0.3 + 0.7 * (x - 6) / 3 = 0.5 -> x ~ 6.86
+    assert decoded == pytest.approx(6 + 3 * (0.2 / 0.7), abs=2 * cfg.bin_width)
+
+
+def test_median_bin_by_hand():
+    p = torch.tensor([[0.1, 0.3, 0.15, 0.45], [0.5, 0.0, 0.0, 0.5], [0.0, 0.0, 0.0, 1.0], [0.2, 0.2, 0.2, 0.2]])
+    assert median_bin(p).tolist() == [2, 0, 3, 1]  # unnormalised rows: half of their own total
+
+
+def test_decoding_never_leaves_the_window_and_ignores_the_masked_bin():
+    """The head predicts K magnitude bins and one sign logit; the reserved masked-number bin (row K of the
+    embedding) is an input only, so no decoded magnitude can come from it."""
+    cfg = NumberConfig(n_bins=32)
+    head = NumberHead(16, cfg)
+    bins, sign = head(torch.randn(50, 16) * 10)
+    assert bins.shape == (50, cfg.n_bins) and sign.shape == (50,)
+    torch.manual_seed(0)
+    for logits in (bins.detach(), torch.randn(200, cfg.n_bins) * 30):
+        lm = decode_log_magnitude(logits, cfg)
+        assert ((lm >= cfg.log10_min - 1e-9) & (lm <= cfg.log10_max + 1e-9)).all()

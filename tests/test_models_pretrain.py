@@ -172,3 +172,73 @@ def test_two_worker_ray_train_run_completes_and_resumes(ray_cluster, filings, tm
     res2 = run_pretrain(job)
     assert [r["step"] for r in res2.history] == list(range(1, 10))
     assert res2.history[:6] == res.history  # restored (throughput figures and all), not retrained
+
+
+# --- end to end: what the number head learns is what decoding returns ------------------
+
+def _sentence(template: str, value: float) -> tuple[str, list[tuple[int, int, float]]]:
+    """Tagged text with one number (shown as "x": the value travels in the row, as from the store)."""
+    before, after = template.split("{}")
+    start = len(before) + len("<number>")
+    return f"{before}<number>x</number>{after}", [(start, start + 1, value)]
+
+
+def _draw(rng: np.random.Generator, n: int) -> list[tuple[str, str, float]]:
+    """(template name, tagged text, rows) of three contexts: margins ~0.1, revenue ~1e9, and amounts that
+    are 35% zero ("—") and otherwise spread over 1e6..1e9 (their best constant is the median, ~1e6.7)."""
+    out = []
+    for i in range(n):
+        kind = ("margin", "revenue", "mixed")[i % 3]
+        if kind == "margin":
+            v = 10 ** rng.uniform(-1.2, -0.8)
+            text, rows = _sentence("The gross margin was {} of net sales.", v)
+        elif kind == "revenue":
+            v = 10 ** rng.uniform(8.8, 9.2)
+            text, rows = _sentence("Total revenue was {} for the year.", v)
+        else:
+            v = 0.0 if rng.random() < 0.35 else 10 ** rng.uniform(6, 9)
+            text, rows = _sentence("Other items came to {} in the period.", v)
+        out.append((kind, text, rows))
+    return out
+
+
+def test_trained_head_decodes_to_the_magnitude_of_its_context_and_to_the_median_when_unsure():
+    """A few dozen steps on three contexts: decoded predictions for fresh sentences must land on each context's
+    magnitude, and for the zero-or-millions context be no worse than the best constant (the median). Argmax
+    decoding failed the last part: the zero spike is the tallest bin, so it predicted 1e-3 for millions."""
+    torch.set_flush_denormal(True)
+    rng = np.random.default_rng(0)
+    train = _draw(rng, 192)
+    pre = small_preset()
+    tok = NumberTokenizer.train_bpe([t for _, t, _ in train], 300, 32)
+    enc = tok.encode_chunks([t for _, t, _ in train], [r for _, _, r in train])
+    col = MLMCollator.for_tokenizer(tok, pre.encoder.number, mlm_probability=0.5)
+    model = build_encoder(pre.encoder, tok, seed=0)
+    opt = make_optimizer(model, TrainConfig(max_steps=1, lr=2e-3, number_lr=1e-2, token_budget=1, warmup_steps=0))
+    g = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for _ in range(80):
+        parts = pretrain_loss(model(**col(enc, g)), pre.encoder.number, 1.0)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+    elapsed = time.perf_counter() - t0
+
+    test = _draw(np.random.default_rng(1), 90)
+    batch = tok([t for _, t, _ in test], [r for _, _, r in test])
+    model.eval()
+    pred = model.predict_numbers(batch["input_ids"], batch["attention_mask"], batch["num_values"], batch["num_mask"])
+    pred = pred[batch["num_mask"]].numpy()
+    true = np.array([r[0][2] for _, _, r in test])
+    kinds = np.array([k for k, _, _ in test])
+    err = np.abs(np.log10(np.maximum(np.abs(pred), 1e-3)) - np.log10(np.maximum(np.abs(true), 1e-3)))
+    mixed_train = np.array([r[0][2] for k, _, r in train if k == "mixed"])
+    const = np.median(np.abs(mixed_train))
+    const_err = np.abs(np.log10(const) - np.log10(np.maximum(np.abs(true), 1e-3)))
+    print(f"80 steps in {elapsed:.1f} s; mean |log10 err|: margin {err[kinds == 'margin'].mean():.3f}, "
+          f"revenue {err[kinds == 'revenue'].mean():.3f}, mixed {err[kinds == 'mixed'].mean():.3f} "
+          f"(median constant {const_err[kinds == 'mixed'].mean():.3f})")
+    assert err[kinds == "margin"].mean() < 0.3 and err[kinds == "revenue"].mean() < 0.3
+    assert (pred[kinds != "mixed"] > 0).all()
+    assert err[kinds == "mixed"].mean() < 1.1 * const_err[kinds == "mixed"].mean()
