@@ -2,7 +2,9 @@
 
 Wraps any Hugging Face fast tokenizer. Text between `<number>` tags (the
 store's chunk text, see `etl.chunking`) is replaced by exactly one `[NUM]`
-token; the number's float value travels beside the ids in `num_values` (NaN
+token, its currency sign, percent sign, parentheses and scale words kept as
+text around it ("$ [NUM] billion": the value alone hides what kind of number
+it is; tokenizers saved before this keep the old behaviour); the number's float value travels beside the ids in `num_values` (NaN
 at every other position).
 
 Where values come from, so that training and queries read numbers alike:
@@ -64,12 +66,29 @@ def strip_tags(tagged: str) -> str:
     return _TAG_RE.sub(lambda m: m.group(1), tagged)
 
 
-def segments(tagged: str, numbers: Iterable[NumberRow] | None = None) -> list[str | float]:
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _affixes(inner: str) -> tuple[str, str]:
+    """The text of a number tag before its first digit and after its last ("$(", ") billion"); none
+    for a tag without digits (a dash for zero), whose whole text the value stands for."""
+    first = _DIGIT_RE.search(inner)
+    if first is None:
+        return "", ""
+    last = max(i for i, ch in enumerate(inner) if ch.isdigit())
+    return inner[:first.start()], inner[last + 1:]
+
+
+def segments(tagged: str, numbers: Iterable[NumberRow] | None = None,
+             keep_affixes: bool = False) -> list[str | float]:
     """Split tagged text into text pieces (str) and number values (float), in order.
 
     `numbers` are the store's rows for this chunk; a tag is matched to the row
     whose char_start is the tag's inner start. Without a row, the tag's own
     text is read with `find_numbers`; a tag holding no number stays text.
+    With `keep_affixes`, a number's currency, percent, parentheses and scale
+    words stay text around it ("$ [NUM] billion", "[NUM] %"): the value alone
+    does not say what kind of number it is, and the model should see that.
     """
     by_start = {int(s): float(v) for s, _e, v in (numbers or ()) if v is not None}
     out: list[str | float] = []
@@ -83,6 +102,9 @@ def segments(tagged: str, numbers: Iterable[NumberRow] | None = None) -> list[st
             value = found[0].value if found else None
         if value is None or not math.isfinite(value):
             out.append(m.group(1))
+        elif keep_affixes:
+            before, after = _affixes(m.group(1))
+            out.extend(p for p in (before, value, after) if p != "")
         else:
             out.append(value)
         pos = m.end()
@@ -105,18 +127,28 @@ def tag_text(text: str) -> tuple[str, list[NumberRow]]:
 
 
 def bpe_training_pieces(tagged_texts: Iterable[str]) -> Iterable[str]:
-    """Chunk text with numbers cut out: what the BPE sees as words (digits of numbers waste no merges)."""
+    """Chunk text with numbers cut out, their affixes kept ("$", "%", " billion"): what the BPE sees as
+    words (digits of numbers waste no merges)."""
     for t in tagged_texts:
-        yield from (p for p in _TAG_RE.split(t)[::2] if p)
+        pieces = [""]
+        pos = 0
+        for m in _TAG_RE.finditer(t):
+            before, after = _affixes(m.group(1))
+            pieces[-1] += t[pos:m.start()] + before
+            pieces.append(after)
+            pos = m.end()
+        pieces[-1] += t[pos:]
+        yield from (p for p in pieces if p)
 
 
 class NumberTokenizer:
     """Number-aware wrapper around a Hugging Face fast tokenizer (see module docstring)."""
 
-    def __init__(self, hf_tokenizer, max_length: int, newline_token: bool):
+    def __init__(self, hf_tokenizer, max_length: int, newline_token: bool, keep_affixes: bool = True):
         self.hf = hf_tokenizer
         self.max_length = max_length
         self.newline_token = newline_token
+        self.keep_affixes = keep_affixes   # units and scale words stay text (False: tokenizers saved before)
         self.num_token_id = self._id(NUM_TOKEN)
         self.pad_token_id = self._id(hf_tokenizer.pad_token)
         self.cls_token_id = self._id(hf_tokenizer.cls_token)
@@ -183,7 +215,8 @@ class NumberTokenizer:
         d.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(str(d))
         (d / CONFIG_FILE).write_text(json.dumps(
-            {"max_length": self.max_length, "newline_token": self.newline_token, "num_token": NUM_TOKEN},
+            {"max_length": self.max_length, "newline_token": self.newline_token, "num_token": NUM_TOKEN,
+             "keep_affixes": self.keep_affixes},
             indent=2) + "\n")
 
     @classmethod
@@ -197,7 +230,10 @@ class NumberTokenizer:
                                     f"(save one with NumberTokenizer.save, or use from_backbone)")
         cfg = json.loads(cfg_path.read_text())
         hf = AutoTokenizer.from_pretrained(str(d))
-        return cls(hf, max_length=int(cfg["max_length"]), newline_token=bool(cfg["newline_token"]))
+        # tokenizers saved before "keep_affixes" existed hid the affixes inside [NUM]: models trained on them
+        # keep reading text that way
+        return cls(hf, max_length=int(cfg["max_length"]), newline_token=bool(cfg["newline_token"]),
+                   keep_affixes=bool(cfg.get("keep_affixes", False)))
 
     # -- encoding ----------------------------------------------------------
 
@@ -247,7 +283,7 @@ class NumberTokenizer:
         numbers = numbers if numbers is not None else [None] * len(tagged_texts)
         if len(numbers) != len(tagged_texts):
             raise ValueError(f"{len(tagged_texts)} texts but {len(numbers)} lists of number rows")
-        return self.encode_segments([segments(t, n) for t, n in zip(tagged_texts, numbers)])
+        return self.encode_segments([segments(t, n, self.keep_affixes) for t, n in zip(tagged_texts, numbers)])
 
     def encode_chunk(self, tagged: str, numbers: Iterable[NumberRow] | None = None) -> Encoding:
         return self.encode_chunks([tagged], [numbers])[0]

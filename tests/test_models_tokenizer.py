@@ -1,6 +1,7 @@
 """The number-aware tokenizer: one [NUM] per tagged number, values from rows or from etl.numbers."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -45,7 +46,10 @@ def test_special_tokens_come_first_and_each_number_is_one_num_token(tok):
     vals = [v for v in enc.num_values if not math.isnan(v)]
     assert vals == pytest.approx([3.4e9, 2024.0, 0.12, 3.0e9])
     assert all(math.isnan(v) == (t != NUM_TOKEN) for t, v in zip(toks, enc.num_values))
-    assert "Ġ" not in toks  # no stray space token before a [NUM]
+    assert all(toks[i - 1] != "Ġ" for i, t in enumerate(toks) if t == NUM_TOKEN)  # no stray space before [NUM]
+    # the number's unit and scale stay text: "$3.4 billion" reads "$ [NUM] billion"
+    i = toks.index(NUM_TOKEN)
+    assert "$" in toks[i - 1] and "billion" in toks[i + 1]
 
 
 def test_table_delimiters_and_newlines_are_tokens(tok):
@@ -99,3 +103,21 @@ def test_backbone_tokenizer_gets_num_and_newline_tokens():
     toks = tok.hf.convert_ids_to_tokens(enc.input_ids)
     assert toks.count(NUM_TOKEN) == 6 and toks.count("\n") == 2 and toks.count("|") == 6
     assert toks[0] == "[CLS]" and toks[-1] == "[SEP]"
+
+
+def test_affixes_stay_text_and_old_tokenizers_keep_hiding_them(tok, tmp_path):
+    tagged = "loss of <number>$(1,234)</number> or <number>16%</number>, <number>—</number>"
+    rows = [(tagged.index("$("), tagged.index("$(") + 8, -1234.0), (tagged.index("16%"), tagged.index("16%") + 3, 0.16),
+            (tagged.index("—"), tagged.index("—") + 1, 0.0)]
+    assert segments(tagged, rows, keep_affixes=True) == ["loss of $(", -1234.0, ") or ", 0.16, "%, ", 0.0, ""]
+    assert segments(tagged, rows) == ["loss of ", -1234.0, " or ", 0.16, ", ", 0.0, ""]
+    assert tok.keep_affixes
+    tok.save(tmp_path / "new")
+    assert NumberTokenizer.load(tmp_path / "new").keep_affixes
+    cfg = tmp_path / "new" / "number_tokenizer.json"
+    old = json.loads(cfg.read_text())
+    del old["keep_affixes"]                                  # as saved before the option existed
+    cfg.write_text(json.dumps(old))
+    legacy = NumberTokenizer.load(tmp_path / "new")
+    assert not legacy.keep_affixes
+    assert legacy.encode_chunk(tagged, rows).input_ids != tok.encode_chunk(tagged, rows).input_ids
