@@ -54,6 +54,7 @@ from featurestore.point_in_time import (
     EXPIRED_TTL, FILED_AT, NO_FEATURE_ROWS, NONE_FILED_YET, TrainingSet, training_set, training_set_from_store,
 )
 from featurestore.schemas import CHUNK_EMBEDDINGS_NAME, DOC_EMBEDDINGS_NAME, FILINGS, GROWTH, VECTOR
+from featurestore.whitening import Whitening
 
 if TYPE_CHECKING:
     from featurestore.store import Store
@@ -322,8 +323,8 @@ def sample_chunk_vectors(store: Store, model_version: str, limit: int = 50_000) 
     return _matrix(t[VECTOR])
 
 
-def whiten_features(X: np.ndarray, spec: FeatureSpec, whitening: Any) -> np.ndarray:
-    """`X` of `spec` with each vector block whitened (`featurestore.whitening.Whitening`); the 0/1 present
+def whiten_features(X: np.ndarray, spec: FeatureSpec, whitening: Whitening) -> np.ndarray:
+    """`X` of `spec` with each vector block whitened; the 0/1 present
     columns of section features stay as they are."""
     d = int(whitening.mean.size)
     blocks = len(spec.sections) if spec.method in SECTION_METHODS else 1

@@ -4,8 +4,9 @@ Wraps any Hugging Face fast tokenizer. Text between `<number>` tags (the
 store's chunk text, see `etl.chunking`) is replaced by exactly one `[NUM]`
 token, its currency sign, percent sign, parentheses and scale words kept as
 text around it ("$ [NUM] billion": the value alone hides what kind of number
-it is; tokenizers saved before this keep the old behaviour); the number's float value travels beside the ids in `num_values` (NaN
-at every other position).
+it is; tokenizers saved before this keep the old behaviour); the number's
+float value travels beside the ids in `num_values` (NaN at every other
+position).
 
 Where values come from, so that training and queries read numbers alike:
 - stored chunks: the store's `numbers` rows, given as (char_start, char_end,
@@ -66,17 +67,14 @@ def strip_tags(tagged: str) -> str:
     return _TAG_RE.sub(lambda m: m.group(1), tagged)
 
 
-_DIGIT_RE = re.compile(r"\d")
+_AFFIX_RE = re.compile(r"(\D*)\d(?:.*\d)?(\D*)", re.S)   # text before the first digit, after the last
 
 
 def _affixes(inner: str) -> tuple[str, str]:
     """The text of a number tag before its first digit and after its last ("$(", ") billion"); none
     for a tag without digits (a dash for zero), whose whole text the value stands for."""
-    first = _DIGIT_RE.search(inner)
-    if first is None:
-        return "", ""
-    last = max(i for i, ch in enumerate(inner) if ch.isdigit())
-    return inner[:first.start()], inner[last + 1:]
+    m = _AFFIX_RE.fullmatch(inner)
+    return (m.group(1), m.group(2)) if m else ("", "")
 
 
 def segments(tagged: str, numbers: Iterable[NumberRow] | None = None,
