@@ -91,9 +91,18 @@ def time_limit(seconds: float):
             timer.cancel()
             if state["fired"]:  # fired but not delivered yet (the body had just ended)
                 _raise_in_thread(thread_id, None)
-    except _TimedOut:  # delivered in the body or, at the latest, in the finally above
-        raise FilingRejected("parse", "timeout", f"parsing took longer than {seconds:g} s; the file is "
-                             "pathological or huge: inspect it, or raise --file-timeout") from None
+    except _TimedOut:  # delivered in the body or in the finally above
+        raise timeout_rejection(seconds) from None
+
+
+def timeout_rejection(seconds: float) -> FilingRejected:
+    """The reject of a file whose parse ran out of time.
+
+    Callers of `time_limit` catch `_TimedOut` too: when the timer fires just as the body ends, the
+    exception can arrive in contextlib's `__exit__`, before the generator above can catch it.
+    """
+    return FilingRejected("parse", "timeout", f"parsing took longer than {seconds:g} s; the file is "
+                          "pathological or huge: inspect it, or raise --file-timeout")
 
 
 def process_file(path: str, known_sha: frozenset, known_rejects: frozenset, source: str,
@@ -117,7 +126,8 @@ def process_file(path: str, known_sha: frozenset, known_rejects: frozenset, sour
             parsed = parse_filing(raw, p, sidecar, max_tokens=max_tokens)
             tables = filing_tables(parsed, path, len(raw))
         return {"path": path, "status": "ok", "filing_id": parsed.filing_id, "payload": pickle.dumps(tables)}
-    except FilingRejected as err:
+    except (FilingRejected, _TimedOut) as e:
+        err = e if isinstance(e, FilingRejected) else timeout_rejection(timeout_s)
         return {"path": path, "status": "rejected", "filing_id": "",
                 "payload": pickle.dumps(reject_row(path, sha, source, err))}
     except Exception as e:  # a bug must not stop the batch: record it and go on
@@ -160,7 +170,8 @@ def parse_one(path: str, raw: bytes, name: Path, sidecar: bytes | None, source: 
                      for i, c in enumerate(conflicts)]
             tables[REJECTS.name] = pa.concat_tables([tables[REJECTS.name], reject_table(extra)])
         return _row(path, "ok", parsed.filing_id, tables)
-    except FilingRejected as err:
+    except (FilingRejected, _TimedOut) as e:
+        err = e if isinstance(e, FilingRejected) else timeout_rejection(timeout_s)
         return _row(path, "rejected", payload=reject_row(path, sha, source, err))
     except Exception as e:  # a bug must not stop the batch: record it and go on
         err = FilingRejected("parse", "internal_error", f"{type(e).__name__}: {e} (please report this file)")
@@ -208,8 +219,9 @@ def process_site(path: str, known_sha: frozenset, known_rejects: frozenset,
             result = clean_site(read_site(Path(path)))
     except SiteRejected as e:
         return _row(path, "rejected", payload=reject_row(path, None, WEBSITE, FilingRejected(e.stage, e.reason, e.detail)))
-    except FilingRejected as e:
-        return _row(path, "rejected", payload=reject_row(path, None, WEBSITE, e))
+    except (FilingRejected, _TimedOut) as e:
+        err = e if isinstance(e, FilingRejected) else timeout_rejection(timeout_s)
+        return _row(path, "rejected", payload=reject_row(path, None, WEBSITE, err))
     doc = site_document_html(result).encode("utf-8")
     sidecar = json.dumps(site_sidecar(result), sort_keys=True).encode()
     row = parse_one(path, doc, Path(result.site + ".html"), sidecar, WEBSITE, known_sha, known_rejects,
