@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
                     help="override the weight of the number losses (bins + sign) against the text MLM loss")
     ap.add_argument("--number-loss", choices=("two_hot", "hl_gauss"), default=None,
                     help="override the soft target of the number bins")
+    ap.add_argument("--number-mask-rate", type=float, default=None,
+                    help="share of numbers selected for MLM (default: the text rate, 15%%); more number targets per step")
     ap.add_argument("--max-length", type=int, default=None,
                     help="override tokens per sequence (shorter sequences: more steps per minute on CPU)")
     ap.add_argument("--eval-every", type=int, default=None)
@@ -63,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainJob, int | None]:
     for field, value in (("max_steps", a.max_steps), ("token_budget", a.token_budget),
                          ("warmup_steps", a.warmup_steps), ("lr", a.lr), ("number_lr", a.number_lr),
                          ("number_loss_weight", a.number_loss_weight),
+                         ("number_mlm_probability", a.number_mask_rate),
                          ("eval_every", a.eval_every), ("checkpoint_every", a.checkpoint_every)):
         if value is not None:
             setattr(p.train, field, value)

@@ -194,13 +194,9 @@ class VariableRateCollator(MLMCollator):
                    number, 0.5, mask_ratio, random_ratio, unk_token_id=tokenizer.hf.unk_token_id,
                    rate_min=rate_min, rate_max=rate_max)
 
-    def _split(self, candidates: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # the parent's split with this batch's per-row rates in place of one probability
-        selected = candidates & (torch.rand(candidates.shape, generator=g) < self._rates)
-        u = torch.rand(candidates.shape, generator=g)
-        masked = selected & (u < self.mask_ratio)
-        randomised = selected & (u >= self.mask_ratio) & (u < self.mask_ratio + self.random_ratio)
-        return selected, masked, randomised
+    def selection_rate(self, numbers: bool) -> torch.Tensor:
+        # this batch's per-row rates in place of one probability, for text and numbers alike
+        return self._rates
 
     def mask(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
         n = batch["input_ids"].shape[0]

@@ -412,7 +412,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     model = build_encoder(enc_cfg, tokenizer, seed=cfg.seed)
     wrapped = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": False})
     collator = MLMCollator.for_tokenizer(tokenizer, enc_cfg.number, cfg.mlm_probability, cfg.mask_ratio,
-                                         cfg.random_ratio)
+                                         cfg.random_ratio, number_probability=cfg.number_probability)
     trainer = Pretrainer(model, cfg, collator, train_corpus, eval_corpus, rank=rank, world_size=world,
                          device=device, wrapped=wrapped)
     ckpt = ray.train.get_checkpoint()

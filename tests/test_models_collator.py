@@ -10,7 +10,7 @@ import torch
 from models.batching import (fixed_size_batches, padding_report, padding_waste, shard_batches,
                              token_budget_batches)
 from models.collator import MLMCollator
-from models.config import NumberConfig
+from models.config import NumberConfig, TrainConfig
 from models.tokenizer import Encoding, pad_encodings
 
 PAD, UNK, CLS, SEP, MASK, NUM = range(6)
@@ -89,6 +89,26 @@ def test_number_masking_rates(drawn):
     assert hidden / sel == pytest.approx(0.8, abs=0.03)
     assert changed / sel == pytest.approx(0.1, abs=0.02)
     assert kept / sel == pytest.approx(0.1, abs=0.02)
+
+
+def test_numbers_can_have_their_own_selection_rate(drawn):
+    enc = drawn[0]
+    col = MLMCollator(PAD, MASK, VOCAB, [PAD, CLS, SEP, MASK, NUM], NumberConfig(), number_probability=0.5)
+    g = torch.Generator().manual_seed(3)
+    n_sel = n_cand = t_sel = t_cand = 0
+    for i in range(0, 128, 32):
+        for _ in range(5):
+            b = col(enc[i:i + 32], g)
+            n_sel += int(torch.isfinite(b["num_targets"]).sum())
+            n_cand += int(b["num_mask"].sum())
+            t_sel += int((b["mlm_labels"] != -100).sum())
+            t_cand += int((b["attention_mask"].bool() & ~b["num_mask"]).sum()) - 2 * 32  # minus [CLS]/[SEP]
+    assert n_sel / n_cand == pytest.approx(0.5, abs=0.03)
+    assert t_sel / t_cand == pytest.approx(0.15, abs=0.01)  # text keeps its own rate
+    with pytest.raises(ValueError, match="number_mlm_probability"):
+        TrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
+                    number_mlm_probability=1.5)
+    assert TrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0).number_probability == 0.15
 
 
 def test_masking_is_a_function_of_the_seed(drawn):
