@@ -29,7 +29,7 @@ from jobs.cli_types import positive_int
 from jobs.ray_session import init_ray, shutdown_ray
 from models.bottleneck_probe import format_probe
 from models.config import PRESETS as ENCODER_PRESETS
-from models.embedder_config import OBJECTIVES, PRESETS, preset
+from models.embedder_config import OBJECTIVES, PRESETS, SEMANTIC_LOSSES, preset
 from models.embedder_training import EmbedderJob, run_embedder_training
 
 
@@ -52,6 +52,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--jepa-weight", type=float, default=None)
     ap.add_argument("--sigreg-lambda", type=float, default=None)
+    ap.add_argument("--semantic-weight", type=float, default=None,
+                    help="weight of the semantic anchor: keep chunk vectors near a frozen sentence embedder's "
+                         "(0: off; the minilm preset's default keeps MiniLM's paraphrase semantics)")
+    ap.add_argument("--semantic-teacher", default=None,
+                    help="the frozen sentence embedder of the anchor (default minilm; any name or folder "
+                         "python -m jobs.embed --model takes)")
+    ap.add_argument("--semantic-loss", default=None, choices=SEMANTIC_LOSSES,
+                    help="cosine: vector by vector (same width); relational: the batch's similarity matrix")
+    ap.add_argument("--lr", type=float, default=None, help="override the backbone learning rate")
     ap.add_argument("--min-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--max-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--min-docs-per-batch", type=positive_int, default=None)
@@ -83,7 +92,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                         ("objective", a.objective), ("contrastive_weight", a.contrastive_weight),
                         ("temperature", a.temperature), ("jepa_weight", a.jepa_weight),
                         ("sigreg_lambda", a.sigreg_lambda), ("min_chunks_per_doc", a.min_chunks_per_doc),
-                        ("max_chunks_per_doc", a.max_chunks_per_doc), ("min_docs_per_batch", a.min_docs_per_batch)):
+                        ("max_chunks_per_doc", a.max_chunks_per_doc), ("min_docs_per_batch", a.min_docs_per_batch),
+                        ("semantic_weight", a.semantic_weight), ("semantic_teacher", a.semantic_teacher),
+                        ("semantic_loss", a.semantic_loss), ("lr", a.lr)):
         if value is not None:
             setattr(t, name, value)
     t.__post_init__()  # re-validate the overridden fields
@@ -125,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         e0, e1 = evals[0], evals[-1]
         print(f"  eval      mlm {e0['eval_mlm']:.3f} -> {e1['eval_mlm']:.3f}, number excess "
               f"{e0['eval_number_excess']:.3f} -> {e1['eval_number_excess']:.3f}, same-document top-1 "
-              f"{e0['eval_same_doc_top1']:.1%} -> {e1['eval_same_doc_top1']:.1%}")
+              f"{e0['eval_same_doc_top1']:.1%} -> {e1['eval_same_doc_top1']:.1%}"
+              + (f", semantic anchor {e0['eval_semantic']:.3f} -> {e1['eval_semantic']:.3f}" if 'eval_semantic' in e1 else ""))
     print(format_probe(res.probe))
     print(f"  probe     {res.probe_json}")
     print(f"  metrics   {res.metrics_json}" + (f", {res.loss_curve}" if res.loss_curve else ""))

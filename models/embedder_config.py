@@ -31,6 +31,7 @@ from models.config import TrainConfig
 
 OBJECTIVES = ("contrastive", "sigreg")
 POOLINGS = ("doc_token", "mean")
+SEMANTIC_LOSSES = ("cosine", "relational")
 
 
 def _from_dict(cls, d: dict[str, Any]):
@@ -88,10 +89,21 @@ class EmbedderTrainConfig(TrainConfig):
     length_bucket: int = 32            # chunk lengths within a bucket count as equal when grouping (tokens)
     probe_rates: tuple[float, ...] = (0.15, 0.5, 0.8)
     probe_max_chunks: int = 128
+    # semantic anchor: keep the chunk vectors near a frozen sentence embedder's vectors of the same chunks
+    # (learning without forgetting): 0 turns it off. Reconstruction and the same-document contrastive term
+    # teach numbers and document identity; nothing in them rewards paraphrase semantics, which drift away.
+    semantic_weight: float = 0.0
+    semantic_teacher: str = "minilm"   # anything models.embedding_models.load_embedder resolves
+    semantic_loss: str = "cosine"      # cosine: 1 - cos(vector, teacher) (same width) | relational: match
+                                       # the batch's cosine-similarity matrices (any width)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.probe_rates = tuple(float(r) for r in self.probe_rates)
+        if self.semantic_loss not in SEMANTIC_LOSSES:
+            raise ValueError(f"semantic_loss={self.semantic_loss!r}; choose one of {SEMANTIC_LOSSES}")
+        if self.semantic_weight < 0:
+            raise ValueError(f"semantic_weight={self.semantic_weight} must be >= 0 (0: off)")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective={self.objective!r}; choose one of {OBJECTIVES}")
         if not 0 < self.mask_rate_min <= self.mask_rate_max < 1:

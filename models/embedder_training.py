@@ -91,8 +91,14 @@ class EmbedderTrainer(Pretrainer):
     def __init__(self, model: ChunkEmbedder, cfg: EmbedderTrainConfig, tokenizer: NumberTokenizer,
                  train: TokenizedCorpus, train_docs: np.ndarray, eval_corpus: TokenizedCorpus | None = None,
                  eval_docs: np.ndarray | None = None, *, rank: int = 0, world_size: int = 1,
-                 device: torch.device | str = "cpu", wrapped: torch.nn.Module | None = None, verbose: bool = False):
+                 device: torch.device | str = "cpu", wrapped: torch.nn.Module | None = None, verbose: bool = False,
+                 train_teacher: np.ndarray | None = None, eval_teacher: np.ndarray | None = None):
         self.tokenizer = tokenizer
+        # the semantic anchor's targets: a frozen sentence embedder's vectors of the chunks, row-aligned
+        self.train_teacher = train_teacher
+        self.eval_teacher = eval_teacher
+        if cfg.semantic_weight > 0 and train_teacher is None:
+            raise ValueError("semantic_weight > 0 needs train_teacher (teacher_vectors of the training chunks)")
         self.train_docs = np.asarray(train_docs, dtype=np.int64)
         self.eval_docs = None if eval_docs is None else np.asarray(eval_docs, dtype=np.int64)
         self.verbose = verbose
@@ -132,6 +138,11 @@ class EmbedderTrainer(Pretrainer):
         groups = torch.as_tensor(docs[list(indices)], dtype=torch.long)
         return self._to_device(padded), self._to_device(dec), groups.to(self.device)
 
+    def _teacher_rows(self, teacher: np.ndarray | None, indices: Sequence[int]) -> torch.Tensor | None:
+        if teacher is None or self.cfg.semantic_weight <= 0:
+            return None
+        return torch.as_tensor(teacher[list(indices)], dtype=torch.float32, device=self.device)
+
     # -- training ----------------------------------------------------------
 
     def train_step(self) -> dict[str, float]:
@@ -144,7 +155,8 @@ class EmbedderTrainer(Pretrainer):
         with self._autocast():
             out = self.net(enc, dec)
             parts = embedder_loss(out.recon, out.cls, groups, self.cfg, self.model.decoder.lm.config.number,
-                                  _seed(self.cfg.seed, "sigreg", self.state.step))
+                                  _seed(self.cfg.seed, "sigreg", self.state.step),
+                                  teacher=self._teacher_rows(self.train_teacher, indices))
         parts["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -184,6 +196,7 @@ class EmbedderTrainer(Pretrainer):
         c = self.cfg
         keep, docs = self._eval_subset()
         corpus = self.eval_corpus.subset(keep)
+        teacher = None if self.eval_teacher is None else self.eval_teacher[keep]
         n_docs = len(np.unique(docs))
         eligible = int((np.unique(docs, return_counts=True)[1] >= c.min_chunks_per_doc).sum())
         if eligible == 0:
@@ -200,7 +213,8 @@ class EmbedderTrainer(Pretrainer):
             enc, dec, groups = self.make_pair(corpus, docs, idx, _seed(c.seed, "eval", bi))
             with self._autocast():
                 out = self.model(enc, dec)
-                parts = embedder_loss(out.recon, out.cls, groups, c, ncfg, _seed(c.seed, "eval_sigreg", bi))
+                parts = embedder_loss(out.recon, out.cls, groups, c, ncfg, _seed(c.seed, "eval_sigreg", bi),
+                                      teacher=self._teacher_rows(teacher, idx))
             r = out.recon
             n_mlm, n_num = r.mlm_labels.numel(), r.num_targets.numel()
             s["mlm"] += float(parts["mlm"]) * n_mlm
@@ -214,8 +228,9 @@ class EmbedderTrainer(Pretrainer):
                 s["abs_log10_err"] += float(err.sum())
             term = "contrastive" if c.objective == "contrastive" else "agreement"
             s[term] += float(parts[term]) * len(idx)
-            if "sigreg" in parts:
-                s["sigreg"] += float(parts["sigreg"]) * len(idx)
+            for k in ("sigreg", "semantic"):
+                if k in parts:
+                    s[k] += float(parts[k]) * len(idx)
             s["anchors"] += len(idx)
             s["with_positive"] += float(parts["positive_share"]) * len(idx)
             vecs.append(out.cls.float())
@@ -233,7 +248,7 @@ class EmbedderTrainer(Pretrainer):
             "eval_docs": float(n_docs),
             "eval_same_doc_top1": float(same[has_pair].float().mean()) if bool(has_pair.any()) else float("nan"),
         }
-        for k in ("contrastive", "agreement", "sigreg"):
+        for k in ("contrastive", "agreement", "sigreg", "semantic"):
             if k in s:
                 out_metrics[f"eval_{k}"] = s[k] / anchors
         return out_metrics
@@ -303,9 +318,10 @@ def embedder_train_loop(config: dict[str, Any]) -> None:
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_chunk_embedder_model(config["init_dir"], device)
     wrapped = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": False})
-    train_corpus, train_docs, eval_corpus, eval_docs = ray.get(config["corpus"])
+    train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher = ray.get(config["corpus"])
     trainer = EmbedderTrainer(model, cfg, tokenizer, train_corpus, train_docs, eval_corpus, eval_docs, rank=rank,
-                              world_size=world, device=device, wrapped=wrapped, verbose=config.get("progress", True))
+                              world_size=world, device=device, wrapped=wrapped, verbose=config.get("progress", True),
+                              train_teacher=train_teacher, eval_teacher=eval_teacher)
     restore(trainer, config)
     bar = _progress(cfg.max_steps, trainer.state.step, config.get("progress", True) and rank == 0)
     if bar is not None:
@@ -386,6 +402,33 @@ def initial_embedder(job: EmbedderJob, train: Sequence[ChunkRecord]) -> Path:
     return init_dir
 
 
+TEACHER_DIR = "teacher"
+
+
+def teacher_vectors(chunks: Sequence[ChunkRecord], teacher: str, cache_dir: Path, store=None,
+                    progress: bool = True) -> np.ndarray:
+    """(n, D) vectors of `chunks` by the frozen sentence embedder `teacher`, cached under `cache_dir`.
+
+    The cache is keyed by the teacher's model version and the chunk ids, so a resumed run reuses it and
+    a different teacher or store recomputes it.
+    """
+    import hashlib
+
+    from models.embedding_models import load_embedder
+
+    embedder = load_embedder(teacher, store)
+    key = hashlib.sha256("\n".join([embedder.model_version, *(c.chunk_id for c in chunks)]).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    if progress:
+        print(f"semantic anchor: embedding {len(chunks)} chunks with the teacher {embedder.model_version}", flush=True)
+    vectors = embedder.embed_encodings(embedder.encode([c.text for c in chunks], [c.numbers for c in chunks]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
 def tokenize_with_docs(tokenizer: NumberTokenizer, chunks: Sequence[ChunkRecord]) -> tuple[TokenizedCorpus, np.ndarray]:
     return TokenizedCorpus.from_chunks(tokenizer, chunks), document_codes([c.filing_id for c in chunks])
 
@@ -403,6 +446,11 @@ def prepare_embedder_data(job: EmbedderJob) -> tuple[Path, NumberTokenizer, tupl
     tokenizer = NumberTokenizer.load(init_dir / "tokenizer")
     train_corpus, train_docs = tokenize_with_docs(tokenizer, train)
     eval_corpus, eval_docs = tokenize_with_docs(tokenizer, held)
+    train_teacher = eval_teacher = None
+    if cfg.semantic_weight > 0:
+        cache = Path(job.out) / TEACHER_DIR
+        train_teacher = teacher_vectors(train, cfg.semantic_teacher, cache, job.store, job.progress)
+        eval_teacher = teacher_vectors(held, cfg.semantic_teacher, cache, job.store, job.progress) if held else None
     plan = document_batches(train_docs, train_corpus.lengths, cfg.token_budget, cfg.min_chunks_per_doc,
                             cfg.max_chunks_per_doc, cfg.min_docs_per_batch, np.random.default_rng(cfg.seed),
                             cfg.length_bucket)
@@ -416,7 +464,11 @@ def prepare_embedder_data(job: EmbedderJob) -> tuple[Path, NumberTokenizer, tupl
         "init": str(job.init) if job.init else f"fresh {job.encoder_preset} encoder",
         "batching": batch_report(train_docs, train_corpus.lengths, plan, cfg.token_budget),
     }
-    return init_dir, tokenizer, (train_corpus, train_docs, eval_corpus, eval_docs), report
+    if cfg.semantic_weight > 0:
+        report["semantic_anchor"] = {"teacher": cfg.semantic_teacher, "weight": cfg.semantic_weight,
+                                     "loss": cfg.semantic_loss, "dim": int(train_teacher.shape[1])}
+    data = (train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher)
+    return init_dir, tokenizer, data, report
 
 
 def write_run_metrics(history: list[dict[str, float]], out: Path) -> tuple[Path, Path | None, list[str]]:
@@ -486,7 +538,7 @@ def run_embedder_training(job: EmbedderJob) -> EmbedderResult:
     model_dir, meta = final_model(result, out)
     history = meta["history"]
     js, png, notes = write_run_metrics(history, out)
-    train_corpus, train_docs, eval_corpus, eval_docs = data
+    train_corpus, train_docs, eval_corpus, eval_docs = data[:4]
     if len(eval_corpus):
         probe = probe_saved_embedder(model_dir, eval_corpus, eval_docs, cfg)
     else:

@@ -20,8 +20,14 @@
   (trapezoid rule on [-t_max, t_max]), averaged over directions. Under the
   null it is O(1) whatever N; collapsed vectors give O(N). The directions come
   from a seed, so every DDP rank and a resumed run draw the same ones.
+- `semantic_anchor`: distance of the chunk vectors from a frozen sentence
+  embedder's vectors of the same chunks (precomputed): `cosine` is the mean
+  of 1 - cos(z_i, t_i) (needs equal widths); `relational` is the mean squared
+  difference of the two batch cosine-similarity matrices off the diagonal
+  (any widths; only the geometry is kept, not the coordinates).
 - `embedder_loss`: the decoder's reconstruction (the MLM objective of
-  `models.losses.pretrain_loss`) plus the configured embedding term.
+  `models.losses.pretrain_loss`) plus the configured embedding term, plus the
+  semantic anchor when its weight is positive.
 """
 from __future__ import annotations
 
@@ -99,9 +105,28 @@ def sigreg(embeddings: torch.Tensor, seed: int, n_projections: int = 256, n_knot
     return torch.trapezoid(err, t, dim=-1).mean() * n
 
 
+def semantic_anchor(embeddings: torch.Tensor, teacher: torch.Tensor, kind: str = "cosine") -> torch.Tensor:
+    """How far (N, D) vectors are from the teacher's (N, D') vectors of the same items (see module docstring)."""
+    z = F.normalize(embeddings.float(), dim=-1)
+    t = F.normalize(teacher.float(), dim=-1)
+    if kind == "cosine":
+        if z.shape != t.shape:
+            raise ValueError(f"semantic_loss='cosine' compares vectors coordinate-wise, but the embedder's are "
+                             f"{tuple(z.shape)} and the teacher's {tuple(t.shape)}; use semantic_loss='relational'")
+        return (1 - (z * t).sum(-1)).mean()
+    if kind == "relational":
+        n = z.shape[0]
+        if n < 2:
+            return embeddings.sum() * 0.0
+        off = ~torch.eye(n, dtype=torch.bool, device=z.device)
+        return ((z @ z.T - t @ t.T)[off] ** 2).mean()
+    raise ValueError(f"unknown semantic loss {kind!r}; choose cosine or relational")
+
+
 def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: NumberConfig,
-                  sigreg_seed: int) -> dict[str, torch.Tensor]:
-    """Reconstruction (an `MLMOutput` of the decoder) plus the embedding term of `cfg.objective`.
+                  sigreg_seed: int, teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Reconstruction (an `MLMOutput` of the decoder) plus the embedding term of `cfg.objective`, plus
+    `cfg.semantic_weight` times the semantic anchor to `teacher` (the teacher's vectors of these chunks).
 
     `cfg` is an `EmbedderTrainConfig`; returns `loss` and detached parts for logging.
     """
@@ -119,6 +144,13 @@ def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: N
         parts["agreement"] = agree.detach()
         parts["sigreg"] = reg.detach()
         parts["positive_share"] = positive_share(groups)
+    weight = getattr(cfg, "semantic_weight", 0.0)
+    if weight > 0:
+        if teacher is None:
+            raise ValueError("semantic_weight > 0 needs the teacher's vectors of the batch's chunks")
+        anchor = semantic_anchor(cls, teacher, cfg.semantic_loss)
+        total = total + weight * anchor
+        parts["semantic"] = anchor.detach()
     parts["reconstruction"] = parts["loss"].detach()
     parts["loss"] = total
     return parts

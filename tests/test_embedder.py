@@ -18,7 +18,7 @@ from models.embedder import (CrossAttention, MemorySlots, build_chunk_embedder, 
                              load_chunk_embedder, load_chunk_embedder_model, save_chunk_embedder,
                              truncated_backbone_config)
 from models.embedder_config import ChunkEmbedderConfig, EmbedderTrainConfig, EmbeddingPreset, tiny
-from models.embedder_training import EmbedderJob, EmbedderTrainer, tokenize_with_docs
+from models.embedder_training import EmbedderJob, EmbedderTrainer, teacher_vectors, tokenize_with_docs
 from models.encoder import NumberAwareEncoder
 from models.model_files import build_encoder, save_encoder
 from models.tokenizer import NumberTokenizer
@@ -221,6 +221,29 @@ def test_trainer_takes_steps_and_resumes_exactly(tokenizer, chunks, tmp_path):
     assert ev["eval_positive_share"] == 1.0 and math.isfinite(ev["eval_mlm"]) and 0 <= ev["eval_same_doc_top1"] <= 1
     with pytest.raises(FileNotFoundError, match="not an embedder checkpoint"):
         b.load_checkpoint(tmp_path)
+
+
+def test_semantic_anchor_pulls_the_vectors_toward_minilms_geometry(tokenizer, chunks, tmp_path):
+    """The real MiniLM as teacher (384-d) of the tiny 128-d embedder: the relational anchor falls as it trains."""
+    train, held = chunks[:-12], chunks[-12:]
+    teacher = teacher_vectors(train, "minilm", tmp_path / "teacher", progress=False)
+    assert teacher.shape == (len(train), 384)
+    np.testing.assert_allclose(np.linalg.norm(teacher, axis=1), 1.0, atol=1e-5)
+    cached = list((tmp_path / "teacher").glob("*.npy"))
+    assert len(cached) == 1
+    assert np.array_equal(teacher_vectors(train, "minilm", tmp_path / "teacher", progress=False), teacher)
+    assert len(list((tmp_path / "teacher").glob("*.npy"))) == 1  # the second call read the cache
+    cfg = train_config(semantic_weight=20.0, semantic_loss="relational", contrastive_weight=0.0)
+    emb = build_chunk_embedder(ChunkEmbedderConfig("t", decoder_layers=1), tiny_encoder(tokenizer), seed=0)
+    corpus, docs = tokenize_with_docs(tokenizer, train)
+    ev_corpus, ev_docs = tokenize_with_docs(tokenizer, held)
+    with pytest.raises(ValueError, match="train_teacher"):
+        EmbedderTrainer(emb, cfg, tokenizer, corpus, docs)
+    t = EmbedderTrainer(emb, cfg, tokenizer, corpus, docs, ev_corpus, ev_docs, train_teacher=teacher,
+                        eval_teacher=teacher_vectors(held, "minilm", tmp_path / "teacher", progress=False))
+    steps = [t.train_step()["semantic"] for _ in range(40)]
+    assert np.mean(steps[-8:]) < 0.7 * np.mean(steps[:8])
+    assert math.isfinite(t.evaluate()["eval_semantic"])
 
 
 def test_sigreg_objective_trains(tokenizer, chunks):

@@ -9,8 +9,8 @@ import torch
 
 from models.config import NumberConfig
 from models.embedder_config import EmbedderTrainConfig
-from models.embedding_losses import (embedder_loss, positive_share, sigreg, supervised_contrastive,
-                                     view_agreement)
+from models.embedding_losses import (embedder_loss, positive_share, semantic_anchor, sigreg,
+                                     supervised_contrastive, view_agreement)
 from models.encoder import MLMOutput
 
 X = np.array([[1.0, 0.0, 0.0, 0.0],
@@ -111,3 +111,34 @@ def test_embedder_loss_adds_the_configured_term_to_the_reconstruction(objective)
         term = 2.0 * (0.9 * float(view_agreement(cls, groups)) + 0.1 * float(sigreg(cls, 5, 16)))
     assert float(parts["loss"]) == pytest.approx(float(parts["reconstruction"]) + term, rel=1e-5)
     assert float(parts["reconstruction"]) > 0 and float(parts["positive_share"]) == 1.0
+
+
+def test_semantic_anchor_cosine_and_relational_by_hand():
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    t = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    # cosine: 1 - cos((1,0),(1,1)/sqrt2) = 1 - 1/sqrt2; 1 - cos((0,1),(0,1)) = 0
+    assert float(semantic_anchor(z, t, "cosine")) == pytest.approx((1 - 1 / math.sqrt(2)) / 2, rel=1e-6)
+    # relational: student cos(z0, z1) = 0, teacher cos = 1/sqrt2; two off-diagonal entries, same error
+    assert float(semantic_anchor(z, t, "relational")) == pytest.approx(0.5, rel=1e-6)
+    wide = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # the same geometry in 3 dimensions
+    assert float(semantic_anchor(z, wide, "relational")) == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="relational"):
+        semantic_anchor(z, wide, "cosine")
+
+
+def test_embedder_loss_adds_the_weighted_semantic_anchor():
+    cfg = EmbedderTrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
+                              semantic_weight=0.7)
+    cls = torch.tensor(X, dtype=torch.float32)
+    teacher = torch.tensor(X[::-1].copy(), dtype=torch.float32)
+    groups = torch.tensor([0, 0, 1, 1])
+    parts = embedder_loss(fake_decoder_output(), cls, groups, cfg, NumberConfig(n_bins=16), 5, teacher=teacher)
+    contrastive = float(supervised_contrastive(cls, groups, cfg.temperature).loss)
+    anchor = float(semantic_anchor(cls, teacher))
+    assert anchor > 0.1 and float(parts["semantic"]) == pytest.approx(anchor)
+    assert float(parts["loss"]) == pytest.approx(float(parts["reconstruction"]) + contrastive + 0.7 * anchor, rel=1e-5)
+    with pytest.raises(ValueError, match="teacher"):
+        embedder_loss(fake_decoder_output(), cls, groups, cfg, NumberConfig(n_bins=16), 5)
+    with pytest.raises(ValueError, match="semantic_loss"):
+        EmbedderTrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
+                            semantic_loss="l2")
