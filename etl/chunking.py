@@ -63,6 +63,18 @@ class _Counter:
         self.numbers = numbers
         self.count = count
         self._starts = [n.start for n in numbers]
+        # _chars[i]: the characters of numbers[:i], so that approx_tokens
+        # counts a span with two bisections instead of a list of its numbers.
+        self._chars = [0]
+        total = 0
+        prev_end = None
+        self._disjoint = True  # what the document's numbers are; checked, not assumed
+        for n in numbers:
+            if prev_end is not None and n.start < prev_end:
+                self._disjoint = False
+            prev_end = n.end
+            total += n.end - n.start
+            self._chars.append(total)
 
     def numbers_in(self, s: int, e: int) -> list[Number]:
         i = bisect.bisect_left(self._starts, s)
@@ -74,8 +86,17 @@ class _Counter:
         return out
 
     def tokens(self, s: int, e: int) -> int:
+        if self.count is approx_tokens and self._disjoint:  # O(log n): independent of the text length
+            # numbers_in(s, e) are numbers[i:j]: sorted and disjoint, so only
+            # the last one starting before e can run past it.
+            i = bisect.bisect_left(self._starts, s)
+            j = bisect.bisect_left(self._starts, e, i)
+            if j > i and self.numbers[j - 1].end > e:
+                j -= 1
+            chars = (e - s) - (self._chars[j] - self._chars[i])
+            return (chars + 3) // 4 + (j - i)
         nums = self.numbers_in(s, e)
-        if self.count is approx_tokens:  # O(1) in the text length
+        if self.count is approx_tokens:
             chars = (e - s) - sum(n.end - n.start for n in nums)
             return (chars + 3) // 4 + len(nums)
         if not nums:

@@ -18,6 +18,7 @@ from etl import ETL_VERSION
 from etl.chunking import DEFAULT_MAX_TOKENS, Chunk, Span, TokenCounter, approx_tokens, chunk_document
 from etl.items import WHOLE_DOCUMENT_SECTION, find_items, section_tuples  # noqa: F401 (re-exported)
 from etl.cover import cover_metadata
+from etl.html_source import aligned_lower
 from etl.layout import blocks_if_positioned
 from etl.xbrl import Fact, FactReject, XbrlResult, dei_metadata, extract_facts, is_inline_xbrl
 from etl.edgar_submission import SubmissionError, looks_like_submission, read_submission
@@ -42,6 +43,7 @@ _CP1252_LABELS = frozenset({
 })
 _NUMBER_CELL_RE = re.compile(r"^[\s$£€(\-−–—]*(?:US)?[$£€]?[\s(\-−–]*[\d.,]+\s*%?\)?\s*%?$|^[—–―-]+$")
 _HAS_DIGIT_OR_DASH = re.compile(r"[\d—–―-]")
+_HAS_DIGIT = re.compile(r"\d")
 _CONTROL_BYTES = bytes([*range(0, 9), *range(14, 32)])  # b < 9 or 13 < b < 32
 _CAPTION_CHARS = 400
 _GROUP_LABEL_CHARS = 40
@@ -140,8 +142,8 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
 
 def _is_heading_row(row: list[str]) -> bool:
     """A label with nothing beside it: it titles the rows below."""
-    filled = [c for c in row if c]
-    return len(filled) == 1 and row[0] == filled[0] and not _NUMBER_CELL_RE.match(visible(filled[0]))
+    first = row[0] if row else ""
+    return bool(first) and not any(row[1:]) and not _NUMBER_CELL_RE.match(visible(first))
 
 
 def _row_label(row: list[str]) -> str:
@@ -164,6 +166,32 @@ def _cell_currency(grid: list[list[str]]) -> str | None:
                 return "GBP"
             if "€" in cell:
                 return "EUR"
+    return None
+
+
+def _column_scales(grid: list[list[str]], header_rows: int = 4) -> dict[int, int] | None:
+    """Scales of single columns when a scale phrase heads only some value columns, else None.
+
+    wmt's share-repurchase table heads its columns "Total Number of Shares
+    Repurchased | Average Price Paid per Share | Total Investment (in billions)":
+    the phrase scales its own column only. It scales the whole table when it sits
+    in the label column, heads every value column, or stands in a header cell
+    whose neighbours are empty (a colspan's text stands in its first column only).
+    """
+    for r, row in enumerate(grid[:header_rows]):
+        texts = [visible(c).strip() for c in row]
+        if not any(("illion" in t or "housand" in t) for t in texts):
+            continue
+        scales = [table_context("", t).scale if t else 0 for t in texts]
+        if not any(scales):
+            continue
+        if scales[0]:
+            return None
+        value_cols = {j for below in grid[r + 1:] for j, c in enumerate(below[1:], 1)
+                      if j < len(row) and _HAS_DIGIT.search(c)}
+        if not value_cols or any(not texts[j] for j in value_cols) or all(scales[j] for j in value_cols):
+            return None
+        return {j: scales[j] for j in value_cols}
     return None
 
 
@@ -211,10 +239,15 @@ class _DocWriter:
         if ctx.scale == 0 and self.last_scale is not None and start - self.last_scale[0] <= _SCALE_CARRY_CHARS:
             # A note's later tables often rely on the "(in millions)" said once above.
             ctx = replace(ctx, scale=self.last_scale[1].scale, share_scale=self.last_scale[1].share_scale)
+        # A scale said only in some columns' own headers (not in the caption) is theirs alone.
+        column_scales = (_column_scales(grid) if ctx.scale and not table_context(caption, "").scale else None)
+        column_ctx = ({j: replace(ctx, scale=sc) for j, sc in column_scales.items()}
+                      if column_scales is not None else None)
         lines: list[str] = []
         line_start = start
         group_role = None  # set by a heading row ("Earnings per share:") for the rows below it
         roles: dict[tuple[bool, bool], tuple[CellRole, CellRole]] = {}
+        ctx_unscaled = replace(ctx, scale=0)  # a column beside the scaled ones, under no phrase of its own
         for row in grid:
             label = _row_label(row)
             role_name = label_role(label)
@@ -229,14 +262,19 @@ class _DocWriter:
             value_role, text_role = roles_of_row
             cells, cell_nums, pos = [], [], 0
             for i, marked in enumerate(row):
+                if i:
+                    pos += 3  # " | "
+                if not marked:  # the empty cells of a sparse row: nothing to read
+                    cells.append(marked)
+                    continue
                 if "\x01" in marked or "\x03" in marked:
                     text, hints = strip_markers(marked)
                 else:
                     text, hints = marked, None
-                if i:
-                    pos += 3  # " | "
                 if hints or _HAS_DIGIT_OR_DASH.search(text):
                     role = value_role if _NUMBER_CELL_RE.match(text) else text_role
+                    if column_ctx is not None:
+                        role = replace(role, table=column_ctx.get(i, ctx_unscaled))
                     cell_nums.append((pos, find_numbers(text, hints, role)))
                 cells.append(text)
                 pos += len(text)
@@ -256,7 +294,7 @@ class _DocWriter:
         self.length += len(text)
         self.blocks.append(Span(start, self.length))
         self.recent_prose = []
-        if ctx.scale:
+        if ctx.scale and column_ctx is None:
             self.last_scale = (self.length, ctx)
 
     def text(self) -> str:
@@ -299,13 +337,15 @@ def parse_filing(
             raise FilingRejected("parse", e.reason, e.detail) from None
         content, document_meta = submission.document, submission.meta
     html, encoding = decode_html(content)
-    xbrl = extract_facts(html) if is_inline_xbrl(html) else XbrlResult([], [], {})
+    # One lower-case copy serves every case-blind scan of the source below.
+    low = aligned_lower(html)
+    xbrl = extract_facts(html) if is_inline_xbrl(html, low) else XbrlResult([], [], {})
     try:
         # Accounts software that positions every word absolutely has no usable
         # DOM order: rebuild reading order from the CSS positions instead.
-        blocks = blocks_if_positioned(html)
+        blocks = blocks_if_positioned(html, low)
         if blocks is None:
-            blocks = html_to_blocks(html)
+            blocks = html_to_blocks(html, low)
     except RecursionError:
         raise FilingRejected("parse", "too_deep", "the HTML nests too deeply to parse") from None
     text, numbers, spans = document_text(blocks)

@@ -21,6 +21,7 @@ _FOLD_SPECIALS = re.compile("[\u0130\u0131\u017f\u212a]")
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _DROP_CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0E, 0x20)])
+_CONTROL_CHARS = tuple(map(chr, _DROP_CONTROLS))
 
 
 def aligned_lower(text: str) -> str | None:
@@ -35,6 +36,24 @@ def aligned_lower(text: str) -> str | None:
     return low
 
 
+class NotGiven:
+    """The default of an optional `low` argument: None is a real value there
+    (no aligned copy exists), so "not computed yet" needs its own marker."""
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven()
+
+
+def lower_of(text: str, low: str | None | NotGiven = NOT_GIVEN) -> str | None:
+    """`aligned_lower(text)`, unless the caller passes it in `low` (computed
+    once per document and shared by the scans that need it)."""
+    return aligned_lower(text) if isinstance(low, NotGiven) else low
+
+
 def strip_controls(text: str) -> str:
     """`text` without the C0 control characters other than tab, LF, VT, FF, CR.
 
@@ -43,5 +62,11 @@ def strip_controls(text: str) -> str:
     where translate loses its fast path.
     """
     if text.isascii():
+        # Most documents hold none: one memchr scan per control character
+        # (C speed, no allocation) is cheaper than writing a copy of a
+        # megabyte string into freshly mapped memory, which is what the
+        # translate costs in a pipeline that frees and allocates whole documents.
+        if not any(c in text for c in _CONTROL_CHARS):
+            return text
         return text.translate(_DROP_CONTROLS)
     return _CONTROLS.sub("", text)

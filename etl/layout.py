@@ -66,7 +66,7 @@ from statistics import median
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from etl.html_source import aligned_lower
+from etl.html_source import NOT_GIVEN, NotGiven, lower_of
 from etl.sanitize import TableBlock, TextBlock, collapse_ws, remove_outermost
 from etl.tables import RawCell, build_grid, visible
 
@@ -1087,18 +1087,21 @@ def _absolute_count(html: str, enough: int) -> int:
     return n
 
 
-def _maybe_positioned(html: str) -> bool:
+def _maybe_positioned(html: str, low: str | None | NotGiven = NOT_GIVEN) -> bool:
     """The cheap test, on the source string: enough `position:absolute` both in
     number and as a share of the tags (a positioned layout has one per word or
     line; a Workiva 10-K has a few dozen among 10^5 tags), or a class rule that
-    positions."""
-    low = aligned_lower(html)
+    positions. `low` is `aligned_lower(html)` when the caller has it already."""
+    low = lower_of(html, low)
     if any(_CLASS_ABSOLUTE_RE.search(css) for css in _style_sheets(html, low)):
         return True
-    need = max(MIN_ABSOLUTE, int(MIN_TAG_SHARE * html.count("<")))
     # str.count is a C scan on the lower-case text; it bounds the (case-blind) regex count from above
     lower = low if low is not None else html.lower()
-    if lower.count("absolute") + lower.count("fixed") < need:
+    bound = lower.count("absolute") + lower.count("fixed")
+    if bound < MIN_ABSOLUTE:
+        return False  # decided without counting the tags
+    need = max(MIN_ABSOLUTE, int(MIN_TAG_SHARE * html.count("<")))
+    if bound < need:
         return False
     return _absolute_count(html, need) >= need
 
@@ -1163,17 +1166,20 @@ def positioned_blocks(html: str | bytes) -> list[Block]:
     return layout_blocks(collect_boxes(html))[0]
 
 
-def blocks_if_positioned(html: str | bytes) -> list[Block] | None:
+def blocks_if_positioned(html: str | bytes, low: str | None | NotGiven = NOT_GIVEN) -> list[Block] | None:
     """`positioned_blocks(html)` when `is_positioned_layout(html)`, else None; parses once.
 
     For the parser's dispatch:
         blocks = blocks_if_positioned(html)
         if blocks is None:
             blocks = html_to_blocks(html)
+    `low`, for a str `html`, is `html_source.aligned_lower(html)` when the
+    caller has computed it already.
     """
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
-    if not _maybe_positioned(html):
+        low = NOT_GIVEN
+    if not _maybe_positioned(html, low):
         return None
     c = collect_boxes(html)
     return layout_blocks(c)[0] if _mostly_positioned(c) else None

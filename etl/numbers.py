@@ -24,6 +24,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import NamedTuple
+
+from etl.html_source import aligned_lower
 
 KINDS = ("amount", "percent", "per_share", "count", "year", "date")
 
@@ -92,9 +96,11 @@ class Number:
     scale: int
 
 
-@dataclass(frozen=True)
-class Hint:
-    """An inline-XBRL fact's span in marker-free text, with its scale and format."""
+class Hint(NamedTuple):
+    """An inline-XBRL fact's span in marker-free text, with its scale and format.
+
+    A NamedTuple: one is made per tagged value, and a tuple is the cheapest
+    immutable record to build."""
     start: int
     end: int
     scale: int | None
@@ -122,6 +128,15 @@ def strip_markers(text: str) -> tuple[str, list[Hint]]:
     """Remove inline-XBRL markers, returning clean text and the hints' spans."""
     if "\x01" not in text:
         return (_STRAY_MARKERS.sub("", text) if "\x03" in text else text), []
+    m = _MARKER_RE.fullmatch(text)
+    if m is not None and text.count("\x01") == 1:
+        # The usual table cell: one marker and nothing else; its shown text has
+        # no \x01 or \x03 (the pattern excludes them), and no stray \x02 when
+        # the text holds just the marker's own.
+        shown = m.group(2)
+        if "\x02" not in shown:
+            scale, fmt = _hint_meta(m.group(1))
+            return shown, [Hint(0, len(shown), scale, fmt)]
     out: list[str] = []
     hints: list[Hint] = []
     pos = 0
@@ -139,13 +154,9 @@ def strip_markers(text: str) -> tuple[str, list[Hint]]:
         before = unstray(text[pos:m.start()])
         out.append(before)
         length += len(before)
-        meta, shown = m.group(1), unstray(m.group(2))
-        scale_s, _, fmt = meta.partition("|")
-        try:
-            scale = int(scale_s) if scale_s.strip() else 0
-        except ValueError:
-            scale = None
-        hints.append(Hint(length, length + len(shown), scale, fmt.lower()))
+        shown = unstray(m.group(2))
+        scale, fmt = _hint_meta(m.group(1))
+        hints.append(Hint(length, length + len(shown), scale, fmt))
         out.append(shown)
         length += len(shown)
         pos = m.end()
@@ -153,9 +164,22 @@ def strip_markers(text: str) -> tuple[str, list[Hint]]:
     return "".join(out), hints
 
 
+@lru_cache(maxsize=256)
+def _hint_meta(meta: str) -> tuple[int | None, str]:
+    """(scale, lower-case format) of a marker's "<scale>|<format>" head; a
+    filing uses a handful of distinct heads, so they are parsed once each."""
+    scale_s, _, fmt = meta.partition("|")
+    try:
+        scale = int(scale_s) if scale_s.strip() else 0
+    except ValueError:
+        scale = None
+    return scale, fmt.lower()
+
+
 def _decimal_year(d: date) -> float:
     days = 366 if calendar.isleap(d.year) else 365
-    return d.year + (d.timetuple().tm_yday - 1) / days
+    # day of the year from ordinals: timetuple() builds a struct per date
+    return d.year + (d.toordinal() - date(d.year, 1, 1).toordinal()) / days
 
 
 def _digits_value(digits: str) -> float:
@@ -189,52 +213,56 @@ def _hint_for(start: int, end: int, hints: list[Hint]) -> Hint | None:
 
 
 def _from_match(m: re.Match, text: str, hints: list[Hint], role: CellRole | None) -> Number | None:
-    start, end = m.start(), m.end()
-    g = m.groupdict()
-    digits = g["digits"]
-    d_start, d_end = m.span("digits")
+    start, end = m.span()
+    # One groups() call instead of a lookup per named group (this runs once per number).
+    g_open, g_cur, g_open2, g_minus, g_cur2, digits, tail, word = m.groups()
+    d_start, d_end = m.span(_G_DIGITS)
     # A number glued to letters is part of a word or code ("10-K", "1A", "FY24").
-    if d_start > 0 and (_is_word_char(text[d_start - 1]) or text[d_start - 1] == "."):
-        if not (g["cur"] or g["cur2"] or g["minus"] or g["open"] or g["open2"]):
+    if d_start > 0:
+        before_digits = text[d_start - 1]
+        if _is_word_char(before_digits):
             return None
-        if _is_word_char(text[d_start - 1]):
+        if before_digits == "." and not (g_cur or g_cur2 or g_minus or g_open or g_open2):
             return None
-    tail = g["tail"] or ""
-    word = g["word"] or ""
+    tail = tail or ""
+    word = word or ""
     if end < len(text) and _is_word_char(text[end]) and not tail.endswith(("%", ")")):
         return None
     if not word and not tail and end + 1 < len(text) and text[end] == "-" and text[end + 1].isalpha():
         return None  # "10-K", "12-month"
-    currency = _CURRENCIES.get(g["cur"] or g["cur2"] or "")
-    if word and word.strip().lower() in ("m", "b", "k", "mn", "bn") and not currency:
+    currency = _CURRENCIES.get(g_cur or g_cur2 or "")
+    if word and not currency and word.strip().lower() in ("m", "b", "k", "mn", "bn"):
         return None  # "5M" without a currency is a model name more often than a number
-    opened = bool(g["open"] or g["open2"])
+    opened = bool(g_open or g_open2)
     closed = ")" in tail
     if opened and not closed:
         # "(see Note 5": the parenthesis is not part of the number.
-        starts = [m.start(k) for k in ("minus", "cur2") if g[k]] + [d_start]
-        if g["cur"] and not g["open2"]:
-            starts.append(m.start("cur"))
-        start = min(starts)
+        start = d_start
+        if g_minus:
+            start = min(start, m.start(_G_MINUS))
+        if g_cur2:
+            start = min(start, m.start(_G_CUR2))
+        if g_cur and not g_open2:
+            start = min(start, m.start(_G_CUR))
         opened = False
     elif closed and not opened:
         # "Note 5)": the closing parenthesis is not part of the number.
-        end = m.start("tail") + tail.index(")")
+        end = m.start(_G_TAIL) + tail.index(")")
         tail = tail[: tail.index(")")]
         word = ""
-    minus = bool(g["minus"])
+    minus = bool(g_minus)
     if minus:
-        ms = m.start("minus")
+        ms = m.start(_G_MINUS)
         before = text[ms - 1] if ms > 0 else " "
         if before.isalnum() or before in "%)":
             # "3.6%-5.4%", "70-80%", "2023-2024": a range dash, not a minus sign
             minus = False
             if start == ms:
-                start = m.start("cur2") if g["cur2"] else d_start
+                start = m.start(_G_CUR2) if g_cur2 else d_start
     negative = opened and closed or minus
     is_percent = "%" in tail or "percent" in tail or "per cent" in tail
     magnitude = _digits_value(digits)
-    hint = _hint_for(d_start, d_end, hints)
+    hint = _hint_for(d_start, d_end, hints) if hints else None
     raw_end = end
     scale = 0
     unit = currency
@@ -306,6 +334,11 @@ def _hint_only_number(h: Hint, text: str, role: CellRole | None) -> Number | Non
     kind = "amount" if (currency or (h.scale or 0) > 0) else "count"
     return Number(start, end, shown, value, kind, currency if kind == "amount" else None, h.scale or 0)
 
+
+# _from_match unpacks m.groups() in this order; a changed pattern must fail here, not misread numbers.
+if tuple(_NUMBER_RE.groupindex) != ("open", "cur", "open2", "minus", "cur2", "digits", "tail", "word"):
+    raise RuntimeError("etl/numbers.py: _NUMBER_RE's groups changed; update the unpacking in _from_match")
+_G_CUR, _G_MINUS, _G_CUR2, _G_DIGITS, _G_TAIL = (_NUMBER_RE.groupindex[k] for k in ("cur", "minus", "cur2", "digits", "tail"))
 
 # How far before its first digit a _NUMBER_RE match can start: "(" "US$" "("
 # "-" "$" and the "." of ".5" (open, cur, open2, minus, cur2, digits).
@@ -412,6 +445,12 @@ SCALE_CAPTION_RE = re.compile(
 _SHARES_SCALE_RE = re.compile(
     r"shares?[^.;)]{0,60}?(?:in|reflected in)\s+(thousands|millions)", re.IGNORECASE
 )
+# The same patterns for an aligned lower-case copy (html_source.aligned_lower):
+# case-sensitive, so `re` can skip ahead on the first characters.
+_SCALE_CAPTION_LOWER = re.compile(SCALE_CAPTION_RE.pattern)
+_SHARES_SCALE_LOWER = re.compile(_SHARES_SCALE_RE.pattern)
+_DOLLARS_RE = re.compile(r"\bdollars\b", re.IGNORECASE)
+_DOLLARS_LOWER = re.compile(_DOLLARS_RE.pattern)
 _SCALE_OF = {"thousands": 3, "millions": 6, "billions": 9}
 
 
@@ -423,14 +462,21 @@ def table_context(caption_text: str, table_text: str, has_currency_cells: str | 
     """
     text = caption_text + "\n" + table_text
     scale = 0
-    lowered = text.lower()
+    # Case-blind searches run case-sensitively on an aligned lower-case copy
+    # when there is one (the same matches, several times faster).
+    low = aligned_lower(text)
+    lowered = low if low is not None else text.lower()
     has_scale_word = any(w in lowered for w in ("thousand", "million", "billion", "000"))
-    m = SCALE_CAPTION_RE.search(text) if has_scale_word else None
+    if not has_scale_word:
+        m = s = None
+    elif low is not None:
+        m, s = _SCALE_CAPTION_LOWER.search(low), _SHARES_SCALE_LOWER.search(low)
+    else:
+        m, s = SCALE_CAPTION_RE.search(text), _SHARES_SCALE_RE.search(text)
     if m:
         word = next((g for g in m.groups() if g), None)
         scale = _SCALE_OF[word.lower()] if word else 3
     share_scale = None
-    s = _SHARES_SCALE_RE.search(text) if has_scale_word else None
     if s:
         share_scale = _SCALE_OF[s.group(1).lower()]
     currency = None
@@ -438,7 +484,7 @@ def table_context(caption_text: str, table_text: str, has_currency_cells: str | 
         if sym in text:
             currency = code
             break
-    if currency is None and re.search(r"\bdollars\b", text, re.IGNORECASE):
+    if currency is None and (_DOLLARS_LOWER.search(low) if low is not None else _DOLLARS_RE.search(text)):
         currency = "USD"
     currency = currency or has_currency_cells
     return TableContext(scale=scale, currency=currency, share_scale=share_scale)
@@ -450,6 +496,7 @@ _SHARES_FIRST = re.compile(r"^(?:weighted[- ]average\s+)?(?:number of\s+|common\
 _LABEL_HEAD_END = re.compile(r"\s(?:used|excluded|included)\s+(?:in|from)\s")
 
 
+@lru_cache(maxsize=8192)  # row labels repeat across a filing's tables and filings ("Total", "Basic")
 def label_role(label: str) -> str | None:
     """What a table row label says about its numbers: "per_share", "shares" or None.
 

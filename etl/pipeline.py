@@ -173,7 +173,12 @@ class _StoreWriter:
             if ids:
                 def cat(name: str) -> pa.Table:
                     return pa.concat_tables([t[name] for t in self.filings.values()])
-                tx.upsert(FILINGS.name, cat(FILINGS.name))
+                written = cat(FILINGS.name)
+                tx.upsert(FILINGS.name, written)
+                # A file that timed out before and parsed now leaves rejects: it ends in one place only.
+                tx.delete_where(REJECTS.name, f"item = '' AND reason IN ({', '.join('?' * len(RETRIED_REASONS))}) "
+                                "AND list_contains(?, content_sha256)",
+                                [*RETRIED_REASONS, written.column("content_sha256").to_pylist()])
                 for t in (SECTIONS, CHUNKS, NUMBERS, FACTS):
                     tx.replace_partitions(t.name, ids, cat(t.name))
                 stats = [t[WEBSITE_STATS.name] for t in self.filings.values() if WEBSITE_STATS.name in t]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from etl.html_source import aligned_lower, strip_controls
+from etl.html_source import NOT_GIVEN, NotGiven, lower_of, strip_controls
 from etl.numbers import SCALE_CAPTION_RE
 from etl.tables import RawCell, build_grid, visible
 
@@ -40,9 +40,14 @@ _BLOCK_TAG_RE = re.compile(
 _BR_RE = re.compile(r"<br\b[^>]*>", re.IGNORECASE)
 _PAGEBREAK_HR = '<hr style="page-break-after:always">'
 # The three source rewrites as one case-sensitive pattern for a lower-cased copy.
+# The block names of _BLOCK_TAG_RE, grouped by first letter: `re` tries an
+# alternation's branches one by one, and most "<" open a span, td or font,
+# which now fail after a test per letter instead of one per name. (At most one
+# name can end at a word boundary at a given position, so the order of the
+# branches never changes a match.)
 _SOURCE_MARKS_LOWER = re.compile(
-    r"<(?:(?P<block>/?(?:p|div|h[1-6]|li|ul|ol|dl|dt|dd|blockquote|section|article|header|footer|center|pre"
-    r"|address|figure|figcaption|caption|form|fieldset|nav|aside|main|hr|table)\b)"
+    r"<(?:(?P<block>/?(?:a(?:rticle|ddress|side)|blockquote|c(?:enter|aption)|d(?:iv|[ltd])"
+    r"|f(?:ooter|ig(?:ure|caption)|orm|ieldset)|h(?:[1-6r]|eader)|li|main|nav|ol|p(?:re)?|section|table|ul)\b)"
     r"|(?P<br>br\b[^>]*>)|(?P<pagebreak>!--\s*page\s*break\s*-->))"
 )
 _HIDDEN_SELECTOR = "head,script,style,noscript,template,ix\\:header,xbrli\\:context,[style*='none' i],[hidden]"
@@ -138,7 +143,7 @@ def _mark_inline(tree: LexborHTMLParser) -> list[LexborNode]:
     return tables
 
 
-def _mark_blocks_in_source(html: str) -> str:
+def _mark_blocks_in_source(html: str, low: str | None | NotGiven = NOT_GIVEN) -> str:
     """Put a block marker before every block-level tag, and newlines for <br>.
 
     Done on the source string (C-level regex scanning) rather than node by node:
@@ -150,8 +155,9 @@ def _mark_blocks_in_source(html: str) -> str:
     aligned lower-case copy (html_source.aligned_lower) the three rewrites are
     one case-sensitive scan; otherwise three case-insensitive substitutions.
     Both give the same string: no rewrite creates or hides another's match.
+    `low` is `aligned_lower(html)` when the caller has it already.
     """
-    low = aligned_lower(html)
+    low = lower_of(html, low)
     if low is None:
         html = _PAGEBREAK_COMMENT.sub(_PAGEBREAK_HR, html)
         html = _BLOCK_TAG_RE.sub(BLOCK + "\\g<0>", html)
@@ -213,7 +219,11 @@ def _table_rows(table: LexborNode) -> list[list[RawCell]]:
         for child in tr.iter():
             if child.tag_id in _CELL_TAG_IDS:  # an int compare; .tag builds a string
                 a = child.attributes
-                cells.append((_cell_text(child), _span(a.get("colspan")), _span(a.get("rowspan"))))
+                colspan, rowspan = a.get("colspan"), a.get("rowspan")
+                # most cells have no span attribute: skip the parse for them
+                cells.append((_cell_text(child),
+                              1 if colspan is None else _span(colspan),
+                              1 if rowspan is None else _span(rowspan)))
         rows.append(cells)
     return rows
 
@@ -288,14 +298,25 @@ def _page_furniture(pieces: list[str]) -> set[int]:
     return drop
 
 
-def html_to_blocks(html: str | bytes) -> list[Block]:
-    """Visible content of a filing as prose and table blocks, in reading order."""
+def html_to_blocks(html: str | bytes, low: str | None | NotGiven = NOT_GIVEN) -> list[Block]:
+    """Visible content of a filing as prose and table blocks, in reading order.
+
+    `low`, for a str `html`, is `html_source.aligned_lower(html)` when the
+    caller has computed it already (parse_filing shares one copy).
+    """
     if isinstance(html, bytes):
         html = html.decode("utf-8", errors="replace")
+        low = NOT_GIVEN
     # The control characters below are this module's in-band markers; a
     # browser never shows them, so stray ones in the input go first.
-    html = strip_controls(html)
-    tree = LexborHTMLParser(_mark_blocks_in_source(html))
+    clean = strip_controls(html)
+    if isinstance(low, str) and len(clean) != len(html):
+        # Controls lower-case to themselves, so dropping them from the copy
+        # keeps it aligned with the cleaned text (and equal to its
+        # aligned_lower in every ASCII position, all the scan looks at).
+        low = strip_controls(low)
+    html = clean
+    tree = LexborHTMLParser(_mark_blocks_in_source(html, low))
     root = tree.body or tree.root
     if root is None:
         return []
@@ -333,6 +354,9 @@ def html_to_blocks(html: str | bytes) -> list[Block]:
 def _text_pieces(part: str) -> list[str]:
     if not part or part.isspace():
         return []  # most pieces between block marks are bare indentation
+    if LINE_BREAK not in part:  # one line: the usual paragraph
+        text = collapse_ws(part)
+        return [text] if visible(text).strip() else []
     lines = [collapse_ws(line) for line in part.split(LINE_BREAK)]
     text = "\n".join(line for line in lines if visible(line).strip())
     return [text] if text else []

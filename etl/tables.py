@@ -13,7 +13,6 @@ cells are empty spacers, which matter only for the columns they occupy.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 # HTML caps colspan at 1000 and rowspan at 65534; a hostile table with
@@ -32,17 +31,10 @@ class RawCell(NamedTuple):
     rowspan: int = 1
 
 
-@dataclass(slots=True)
-class _Placed:
-    text: str
-    row: int
-    col: int
-    colspan: int
-    rowspan: int
-
-    @property
-    def covered_cols(self) -> range:
-        return range(self.col, self.col + self.colspan)
+# A placed cell is a plain list [text, row, col, colspan, rowspan]: tables
+# have tens of thousands of cells, and a list is the cheapest mutable record
+# (the symbol merge rewrites texts in place).
+_TEXT, _ROW, _COL, _COLSPAN, _ROWSPAN = range(5)
 
 
 def visible(text: str) -> str:
@@ -50,18 +42,19 @@ def visible(text: str) -> str:
     return _MARKER_RE.sub("", text) if ("\x01" in text or "\x03" in text) else text
 
 
-def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
+def _place(rows: list[list[RawCell]]) -> tuple[list[list[list]], int]:
     """The HTML table algorithm: assign each cell its column, honouring rowspans.
 
-    Returns the cells that have text, row by row, and the table's width.
+    Returns the cells that have text, row by row, as [text, row, col, colspan,
+    rowspan] lists, and the table's width.
     """
-    placed: list[list[_Placed]] = []
+    placed: list[list[list]] = []
     occupied: dict[int, set[int]] = {}
     width = 0
     n_rows = len(rows)
     for r, cells in enumerate(rows):
         taken = occupied.get(r)
-        out: list[_Placed] = []
+        out: list[list] = []
         col = 0
         for text, colspan, rowspan in cells:
             if taken:
@@ -75,7 +68,7 @@ def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
                 for rr in range(r + 1, r + rowspan):
                     occupied.setdefault(rr, set()).update(range(col, col + colspan))
             if text:
-                out.append(_Placed(text, r, col, colspan, rowspan))
+                out.append([text, r, col, colspan, rowspan])
             col += colspan
         placed.append(out)
         if col > width:
@@ -83,27 +76,31 @@ def _place(rows: list[list[RawCell]]) -> tuple[list[list[_Placed]], int]:
     return placed, width
 
 
-def _merge_symbols(row: list[_Placed]) -> None:
+def _merge_symbols(row: list[list]) -> None:
     """Fold `$` into the next value and `)`/`%` into the previous one."""
     for i, cell in enumerate(row):
-        if len(cell.text) > 3:
+        if len(cell[_TEXT]) > 3:
             continue  # only 1-3 character cells are bare symbols
-        t = visible(cell.text).strip()
+        t = visible(cell[_TEXT]).strip()
         if not t:
             continue
         if _CURRENCY_ONLY.match(t):
             for nxt in row[i + 1:]:
-                nt = visible(nxt.text).strip()
+                nt = visible(nxt[_TEXT]).strip()
                 if nt and not _CURRENCY_ONLY.match(nt):
-                    nxt.text = t + nxt.text.strip()
-                    cell.text = ""
+                    nxt[_TEXT] = t + nxt[_TEXT].strip()
+                    cell[_TEXT] = ""
                     break
         elif _TRAILER_ONLY.match(t):
             for prev in reversed(row[:i]):
-                if visible(prev.text).strip():
-                    prev.text = prev.text.rstrip() + t.replace(" ", "")
-                    cell.text = ""
+                if visible(prev[_TEXT]).strip():
+                    prev[_TEXT] = prev[_TEXT].rstrip() + t.replace(" ", "")
+                    cell[_TEXT] = ""
                     break
+
+
+def _has_visible_text(text: str) -> bool:
+    return bool(text) and ("\x01" not in text and "\x03" not in text or bool(visible(text).strip()))
 
 
 def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
@@ -118,40 +115,47 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
     placed, width = _place(rows)
     if width * len(rows) > MAX_GRID_CELLS:
         # A pathological table: keep its text, one line per row, no grid.
-        return [[" ".join(c.text for c in row)] for row in placed if row]
+        return [[" ".join(c[_TEXT] for c in row)] for row in placed if row]
     for row in placed:
-        _merge_symbols(row)
+        if len(row) > 1:  # a lone cell has nothing to merge with
+            _merge_symbols(row)
 
     # Only cells with text matter from here on: spacer cells render as "".
-    nonempty = [cell for row in placed for cell in row if cell.text and (
-        "\x01" not in cell.text and "\x03" not in cell.text or visible(cell.text).strip())]
+    nonempty = [cell for row in placed for cell in row if _has_visible_text(cell[_TEXT])]
 
     # A column is kept when a one-column cell has text in it; a wider cell whose
     # columns were all dropped keeps its first column so its text survives.
     keep = [False] * width
+    wide = []
     for cell in nonempty:
-        if cell.colspan == 1:
-            keep[cell.col] = True
-    for cell in nonempty:
-        # (a one-column cell's own column is kept already)
-        if cell.colspan != 1 and not any(keep[c] for c in cell.covered_cols if c < width):
-            keep[cell.col] = True
-    kept_index = {c: i for i, c in enumerate(c for c in range(width) if keep[c])}
-    n_kept = len(kept_index)
+        if cell[_COLSPAN] == 1:
+            keep[cell[_COL]] = True
+        else:
+            wide.append(cell)
+    for cell in wide:
+        col = cell[_COL]
+        if not any(keep[col:col + cell[_COLSPAN]]):  # slicing clips at the width
+            keep[col] = True
+    kept_index = [-1] * width
+    n_kept = 0
+    for c in range(width):
+        if keep[c]:
+            kept_index[c] = n_kept
+            n_kept += 1
 
     # Each cell's text stands in its first kept column, on every row it spans.
     lines: list[list[str] | None] = [None] * len(rows)
-    for cell in nonempty:
-        if cell.colspan == 1:
-            first = kept_index[cell.col]
+    for text, row, col, colspan, rowspan in nonempty:
+        if colspan == 1:
+            first = kept_index[col]
         else:
-            first = next(kept_index[c] for c in cell.covered_cols if c < width and keep[c])
-        for r in range(cell.row, cell.row + cell.rowspan):
+            first = next(kept_index[c] for c in range(col, min(col + colspan, width)) if keep[c])
+        for r in range(row, row + rowspan):
             line = lines[r]
             if line is None:
                 line = lines[r] = [""] * n_kept
             if not line[first]:
-                line[first] = cell.text.strip()
+                line[first] = text.strip()
     return [line for line in lines if line is not None]
 
 

@@ -572,9 +572,9 @@ class _Names:
 
 def _attrs(el) -> dict[str, str]:
     """Attributes with lower-case names; xsi:nil as "xsi:nil" in both parse modes."""
-    items = el.items()
-    if not any(k[0] == "{" for k, _ in items):  # no namespaced attribute: the usual fact
-        return {k.lower(): v for k, v in items}
+    keys = el.keys()
+    if "{" not in "".join(keys):  # no namespaced attribute: the usual fact (one C scan, a C-built dict)
+        return dict(zip(map(str.lower, keys), el.values()))
     out = {}
     for k, v in el.attrib.items():
         if k[0] == "{":
@@ -686,7 +686,8 @@ def _read_context(el, names: _Names) -> _Context:
             end = e.text
         elif loc == "identifier" and (e.get("scheme") or "").strip().rstrip("/") == SEC_CIK_SCHEME:
             cik = (e.text or "").strip()
-    dimensions = json.dumps(dims, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Most contexts have no dimensions; json.dumps with options builds an encoder per call.
+    dimensions = json.dumps(dims, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if dims else "{}"
     if instant is not None:
         return _Context(None, _xs_date(instant), dimensions, len(dims), cik)
     return _Context(_xs_date(start), _xs_date(end), dimensions, len(dims), cik)
@@ -714,12 +715,38 @@ _IX_HINT = re.compile(r"<ix:(?:header|nonfraction|nonnumeric)\b|xbrl\.org/20(?:1
 _IX_HINT_B = re.compile(_IX_HINT.pattern.encode(), re.IGNORECASE)
 
 
-def is_inline_xbrl(html: bytes | str) -> bool:
+_IX_NAMESPACES_LOWER = ("xbrl.org/2013/inlinexbrl", "xbrl.org/2008/inlinexbrl")
+_IX_TAGS_LOWER = ("<ix:header", "<ix:nonfraction", "<ix:nonnumeric")
+
+
+def is_inline_xbrl(html: bytes | str, low: str | None = None) -> bool:
     """Cheap check: an `ix:header`/`ix:nonFraction`/`ix:nonNumeric` tag or the inline XBRL
-    namespace appears in the document (case-insensitive, no parsing)."""
+    namespace appears in the document (case-insensitive, no parsing).
+
+    `low`, for a str `html`, is `html_source.aligned_lower(html)` if the caller
+    has it: then the check is a few `str.find`s (memchr speed) instead of a
+    case-insensitive regex over the document, which a filing without inline
+    XBRL makes scan every character."""
     if isinstance(html, str):
+        if low is not None:
+            return _ix_hint_in_lower(low)
         return _IX_HINT.search(html) is not None
     return _IX_HINT_B.search(html) is not None
+
+
+def _ix_hint_in_lower(low: str) -> bool:
+    """`_IX_HINT.search` on an aligned lower-case copy: the literal needles, and
+    for the tags the `\\b` after the name (a non-word character or the end)."""
+    if any(ns in low for ns in _IX_NAMESPACES_LOWER):
+        return True
+    for tag in _IX_TAGS_LOWER:
+        i = low.find(tag)
+        while i >= 0:
+            j = i + len(tag)
+            if j == len(low) or not (low[j].isalnum() or low[j] == "_"):
+                return True
+            i = low.find(tag, j)
+    return False
 
 
 def _fact_id(el_id: str | None, concept: str, ctx: str, unit: str, index: int, seen: set[str]) -> str:
@@ -762,11 +789,13 @@ class _Extractor:
         self.units: dict[str, str] = {}
         self.continuations: dict[str, object] = {}
         self.fact_elements: list = []
+        self.holders: list = []  # facts and continuations, in document order
         self.result = XbrlResult()
         self.seen_ids: set[str] = set()
         self._dei_rank: dict[str, int] = {}
         self._dei_prefixes = self._dei_prefix_set()
         self._fast_text: FastFactText | None = None
+        self._formats: dict[str, tuple[str, object] | None] = {}
 
     def _dei_prefix_set(self) -> set[str]:
         prefixes = {"dei"}
@@ -782,7 +811,9 @@ class _Extractor:
             tag = el.tag
             if tag in n.facts:
                 self.fact_elements.append(el)
+                self.holders.append(el)
             elif tag in n.continuation:
+                self.holders.append(el)
                 cid = el.get("id")
                 if cid:
                     self.continuations.setdefault(cid.strip(), el)
@@ -802,7 +833,7 @@ class _Extractor:
         n = self.names
         fast = FastFactText(self.root, n.local, n.exclude, n.facts | n.continuation, _BLOCK_TAGS)
         if fast.applicable():
-            fast.prepare()
+            fast.prepare(self.holders)
             self._fast_text = fast
 
     def _parts(self, el, out: list[str]) -> None:
@@ -813,6 +844,8 @@ class _Extractor:
             _text_parts(el, self.names, out)
 
     def text_of(self, el, continued_at: str | None) -> str:
+        if not continued_at and self._fast_text is not None and not len(el):
+            return " ".join((el.text or "").split())  # a leaf (most numeric facts) is its own text
         parts: list[str] = []
         self._parts(el, parts)
         seen = set()
@@ -826,6 +859,19 @@ class _Extractor:
             self._parts(cont, parts)
             continued_at = cont.get("continuedAt") or cont.get("continuedat")
         return _collapse(parts)
+
+    def format_of(self, fmt: str) -> tuple[str, object] | None:
+        """`_format_of`, remembered per document: a filing uses a few formats,
+        each on hundreds of facts."""
+        try:
+            return self._formats[fmt]
+        except KeyError:
+            spec = self._formats[fmt] = _format_of(fmt)
+            return spec
+
+    def _where(self, tag: str, a: dict[str, str], index: int) -> str:
+        """The start of a reject's detail: "ix:nonFraction f-12" (id, else "#index")."""
+        return f"{self.kind(tag)} {a.get('id') or '#' + str(index)}"
 
     def kind(self, tag: str) -> str:
         n = self.names
@@ -855,20 +901,22 @@ class _Extractor:
         a = _attrs(el)
         concept = (a.get("name") or "").strip()
         tag = el.tag
-        kind = self.kind(tag)
-        # the detail starts with the element kind: "ix:nonFraction f-12: ..."
-        where = f"{kind} {a.get('id') or '#' + str(index)}"
+        # A reject's detail starts with the element kind: "ix:nonFraction f-12: ..."
+        # (formatted only on the reject paths: most facts are not rejected).
+        def where() -> str:
+            return self._where(tag, a, index)
+
         if tag in n.fraction:
-            self.reject(concept, "unsupported_fact", f"{where}: ix:fraction facts are not read; add support in etl/xbrl.py")
+            self.reject(concept, "unsupported_fact", f"{where()}: ix:fraction facts are not read; add support in etl/xbrl.py")
             return
         if not concept:
-            self.reject("", "no_concept", f"{where}: the element has no name attribute; the filing is malformed")
+            self.reject("", "no_concept", f"{where()}: the element has no name attribute; the filing is malformed")
             return
         ctx_ref = (a.get("contextref") or "").strip()
         ctx = self.contexts.get(ctx_ref)
         if ctx is None:
             self.reject(concept, "unknown_context",
-                        f"{where}: contextRef {ctx_ref!r} names no xbrli:context in ix:resources")
+                        f"{where()}: contextRef {ctx_ref!r} names no xbrli:context in ix:resources")
             return
         numeric = tag in n.nonfraction
         unit_ref = (a.get("unitref") or "").strip()
@@ -877,19 +925,19 @@ class _Extractor:
             unit = self.units.get(unit_ref)
             if unit is None:
                 self.reject(concept, "unknown_unit",
-                            f"{where}: unitRef {unit_ref!r} names no xbrli:unit in ix:resources")
+                            f"{where()}: unitRef {unit_ref!r} names no xbrli:unit in ix:resources")
                 return
         nil = (a.get("xsi:nil") or "").strip().lower() in ("true", "1")
         fmt = a.get("format")
         value: float | None = None
         text_value: str | None = None
-        exact: str | None = None
+        exact: Decimal | float | None = None
         if not nil:
             shown = self.text_of(el, None if numeric else a.get("continuedat"))
-            spec = _format_of(fmt) if fmt else None
+            spec = self.format_of(fmt) if fmt else None
             if fmt and spec is None:
                 self.reject(concept, "unknown_format",
-                            f"{where}: format {fmt!r} is not in the transformation registry this "
+                            f"{where()}: format {fmt!r} is not in the transformation registry this "
                             f"reader knows (shown text {_short(shown)!r}); add it to etl/xbrl.py _FORMATS")
                 return
             try:
@@ -898,7 +946,7 @@ class _Extractor:
                         out = _plain_number(shown)
                     elif spec[0] != _NUM:
                         self.reject(concept, "format_mismatch",
-                                    f"{where}: format {fmt!r} makes text, but ix:nonFraction needs a "
+                                    f"{where()}: format {fmt!r} makes text, but ix:nonFraction needs a "
                                     f"number (shown text {_short(shown)!r})")
                         return
                     else:
@@ -908,14 +956,14 @@ class _Extractor:
             except (_BadValue, InvalidOperation) as e:
                 how = f"format {fmt!r}" if fmt else "a fact without format"
                 self.reject(concept, "bad_value",
-                            f"{where}: {how} cannot read shown text {_short(shown)!r}: {e}; "
+                            f"{where()}: {how} cannot read shown text {_short(shown)!r}: {e}; "
                             "the fact is invalid XBRL (fix the filing or extend the format reader)")
                 return
             if numeric:
                 try:
                     scale = int((a.get("scale") or "0").strip())
                 except ValueError:
-                    self.reject(concept, "bad_scale", f"{where}: scale {a.get('scale')!r} is not an integer")
+                    self.reject(concept, "bad_scale", f"{where()}: scale {a.get('scale')!r} is not an integer")
                     return
                 negative = (a.get("sign") or "").strip() == "-"
                 if isinstance(out, Decimal):
@@ -923,10 +971,10 @@ class _Extractor:
                     if negative:
                         dec = -dec
                     value = float(dec)
-                    exact = _number_text(dec)
+                    exact = dec  # written out as text only for DEI facts, below
                 else:  # INF / NaN
                     value = -out if negative else out
-                    exact = _number_text(value)
+                    exact = value
             else:
                 text_value = out if isinstance(out, str) else _number_text(out)
         decimals = a.get("decimals")
@@ -944,7 +992,7 @@ class _Extractor:
         self.result.facts.append(fact)
         prefix, _, local = concept.partition(":")
         if local and prefix in self._dei_prefixes:
-            shown_value = text_value if not numeric else exact
+            shown_value = text_value if not numeric else (None if exact is None else _number_text(exact))
             rank = 1 if ctx.dims else 0
             if shown_value is not None and rank < self._dei_rank.get(local, 2):
                 self._dei_rank[local] = rank

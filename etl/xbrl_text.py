@@ -46,17 +46,21 @@ class FastFactText:
                 return False
         return True
 
-    def prepare(self) -> None:
+    def prepare(self, holders: list | None = None) -> None:
+        """`holders`: every fact and continuation element in document order,
+        when the caller has collected them already (saves a pass)."""
         etree.strip_elements(self.root, etree.Comment, etree.ProcessingInstruction, etree.Entity,
                              *self._exclude, with_tail=False)
         # Holders in document order; the list keeps their proxies alive, so the
         # walk below meets the same objects and set membership is identity.
-        holders = list(self.root.iter(*self._holder_tags))
+        # (Stripping removed no holder: `applicable` found none in an exclude.)
+        if holders is None:
+            holders = list(self.root.iter(*self._holder_tags))
         nested: set = set()
         blocks = []
         for top in holders:
-            if top in nested:
-                continue  # inside an outer holder, whose walk covers it
+            if top in nested or not len(top):
+                continue  # inside an outer holder, whose walk covers it; or a leaf (no blocks, no holders)
             for el in top.iter():
                 tag = el.tag
                 if tag in self._holder_tags:

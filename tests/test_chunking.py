@@ -87,3 +87,26 @@ def test_a_real_tokenizer_counter_can_be_passed():
     words = lambda t: len(t.split())
     chunks = chunk_document("f", text, numbers, spans, [("document", type(spans[0])(0, len(text)))], 40, words)
     assert len(chunks) > 3 and all(c.n_tokens <= 40 for c in chunks)
+
+
+def test_approx_token_counts_by_bisection_equal_counting_the_numbers_in_the_span():
+    """_Counter.tokens finds a span's numbers by two bisections (issue 2); the
+    count must equal the one from the span's own list of numbers."""
+    from etl.chunking import _Counter
+    from etl.numbers import Number
+
+    rng = random.Random(1)
+    for _ in range(500):
+        nums, pos = [], 0
+        for _ in range(rng.randint(0, 12)):
+            pos += rng.randint(0, 5)
+            width = rng.randint(1, 6)
+            nums.append(Number(pos, pos + width, "x", 1.0, "count", None, 0))
+            pos += width
+        counter = _Counter("a" * (pos + 10), nums, approx_tokens)
+        for _ in range(20):
+            s = rng.randint(0, pos + 10)
+            e = rng.randint(s, pos + 10)
+            inside = counter.numbers_in(s, e)
+            want = ((e - s) - sum(n.end - n.start for n in inside) + 3) // 4 + len(inside)
+            assert counter.tokens(s, e) == want, (s, e)

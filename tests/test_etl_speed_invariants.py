@@ -165,3 +165,127 @@ def test_positioned_layout_check_is_blind_to_case_like_its_regex():
     mixed = spans.replace("FIXED", "Fixed")
     assert _maybe_positioned(f"<html><body>{mixed}</body></html>")
     assert not _maybe_positioned("<html><body>" + "<p>fixed costs</p>" * 3 + "</body></html>")
+
+
+# --- round 2: one lower-case copy per document, parse shortcuts -------------------
+
+_IX_HINT_CASES = [
+    "<html><body><IX:Header></IX:Header></body></html>",
+    "<p>a</p><ix:headerx>no</ix:headerx><ix:header_>no</ix:header_>",
+    "<p>a</p><ix:headerx>no</ix:headerx><ix:header>yes",
+    "<ix:nonFraction",                               # the tag at the very end
+    "<ix:nonnumeric\u00e9",                          # a non-ASCII letter continues the name
+    "<ix:nonnumeric\u00a0x",                         # a no-break space ends it
+    "xmlns:ix='http://www.XBRL.org/2013/inlineXBRL'",
+    "http://www.xbrl.org/2008/inlinexbrl",
+    "xbrl.org/2010/inlinexbrl <ix:foot>",
+    "<p>plain \u0130stanbul <IX:HEADER></p>",        # not aligned: the regex decides
+]
+
+
+@pytest.mark.parametrize("html", _IX_HINT_CASES)
+def test_inline_xbrl_check_on_the_lower_case_copy_equals_the_regex(html):
+    want = xbrl._IX_HINT.search(html) is not None
+    assert xbrl.is_inline_xbrl(html, aligned_lower(html)) == want
+    assert xbrl.is_inline_xbrl(html) == want
+
+
+def _table_context_reference(caption: str, table: str):
+    """table_context as it was: case-insensitive regexes on the text itself."""
+    from etl.numbers import _SCALE_OF, _SHARES_SCALE_RE, SCALE_CAPTION_RE, TableContext
+
+    text = caption + "\n" + table
+    lowered = text.lower()
+    has = any(w in lowered for w in ("thousand", "million", "billion", "000"))
+    m = SCALE_CAPTION_RE.search(text) if has else None
+    scale = 0
+    if m:
+        word = next((g for g in m.groups() if g), None)
+        scale = _SCALE_OF[word.lower()] if word else 3
+    s = _SHARES_SCALE_RE.search(text) if has else None
+    share_scale = _SCALE_OF[s.group(1).lower()] if s else None
+    currency = next((c for sym, c in (("$", "USD"), ("£", "GBP"), ("€", "EUR")) if sym in text), None)
+    if currency is None and re.search(r"\bdollars\b", text, re.IGNORECASE):
+        currency = "USD"
+    return TableContext(scale=scale, currency=currency, share_scale=share_scale)
+
+
+@pytest.mark.parametrize("caption,table", [
+    ("(In MILLIONS, except per share amounts)", "2024 2023"),
+    ("Dollars In Thousands; Shares in Millions", "Revenue"),
+    ("(\u00a3\u2019000)", "\u20ac in thousands"),
+    ("Amounts in U.S. DOLLARS", "2024"),
+    ("\u0130n millions", "Total"),                                   # not aligned: reference path
+    ("amounts in thousan\u212a", "Shares reflected in MILLIONS"),     # Kelvin sign: reference path
+    ("nothing here", "no scale 2024"),
+    ("(000's)", "'000 USD"),
+])
+def test_table_context_on_the_lower_case_copy_equals_the_case_blind_regexes(caption, table):
+    from etl.numbers import table_context
+
+    assert table_context(caption, table) == _table_context_reference(caption, table)
+
+
+@pytest.mark.parametrize("html", [
+    "<p>a\x01b</p><DIV>c<BR>d</DIV><!-- PAGE BREAK --><p>e</p>",          # controls dropped first
+    "<p>caf\u00e9 \u00a3 1,234</p><Table><tr><td>$</td><td>5</td></tr></Table>",
+    "<p>\u0130stanbul\x02</p><div>x</div>",                                # no aligned copy
+])
+def test_blocks_with_a_shared_lower_case_copy_equal_blocks_without(html):
+    from etl.layout import blocks_if_positioned
+    from etl.sanitize import html_to_blocks
+
+    low = aligned_lower(html)
+    assert html_to_blocks(html, low) == html_to_blocks(html)
+    assert blocks_if_positioned(html, low) == blocks_if_positioned(html)
+
+
+def _strip_markers_reference(text: str):
+    """strip_markers without its one-marker shortcut (the general loop)."""
+    from etl.numbers import _MARKER_RE, _STRAY_MARKERS, Hint
+
+    if "\x01" not in text:
+        return (_STRAY_MARKERS.sub("", text) if "\x03" in text else text), []
+    out, hints, pos, length = [], [], 0, 0
+    for m in _MARKER_RE.finditer(text):
+        before = _STRAY_MARKERS.sub("", text[pos:m.start()])
+        out.append(before)
+        length += len(before)
+        shown = _STRAY_MARKERS.sub("", m.group(2))
+        scale_s, _, fmt = m.group(1).partition("|")
+        try:
+            scale = int(scale_s) if scale_s.strip() else 0
+        except ValueError:
+            scale = None
+        hints.append(Hint(length, length + len(shown), scale, fmt.lower()))
+        out.append(shown)
+        length += len(shown)
+        pos = m.end()
+    out.append(_STRAY_MARKERS.sub("", text[pos:]))
+    return "".join(out), hints
+
+
+@pytest.mark.parametrize("text", [
+    "\x01-6|IXT:num-dot-decimal\x021,234\x03",   # the one-marker cell
+    "\x01x|\x02(5)\x03",                         # a scale that is no integer
+    "\x01 |fmt\x02\x03",                         # empty shown text, blank scale
+    "\x013\x03|\x024\x03",                       # \x03 inside the head: not one clean marker
+    "\x013|\x024\x025\x03",                      # a stray \x02 in the shown text
+    "$\x016|\x021\x03",                          # text before the marker
+    "\x016|\x021\x03\x016|\x022\x03",            # two markers
+])
+def test_strip_markers_shortcut_equals_the_general_loop(text):
+    assert strip_markers(text) == _strip_markers_reference(text)
+
+
+def test_block_marks_equal_the_substitutions_on_random_tag_soup():
+    """The lower-case scan groups the block names by first letter; on any mix of
+    tag fragments it must mark exactly what the three substitutions mark."""
+    names = ("p pre pr div di dl dt dd h1 h6 h7 hr head header li ul ol blockquote section article footer center "
+             "address figure figur figcaption caption form fieldset nav aside main table tables br span td tr "
+             "b i a abbr").split()
+    bits = ["<", "</", "<!--", " page break -->", ">", " ", "x", "1", "_", "-", "\u00e9", "P", "DIV", "Br"]
+    rng = random.Random(3)
+    for _ in range(3000):
+        html = "".join(rng.choice(bits + names) for _ in range(rng.randint(1, 14)))
+        assert _mark_blocks_in_source(html) == _marks_reference(html), html

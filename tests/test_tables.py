@@ -88,3 +88,34 @@ def test_table_block_renders_rows_with_pipes_and_scales_from_caption():
     assert text == "(in millions)\n\n| 2024\nRevenue | $5"
     assert [(n.raw, n.value, n.kind) for n in numbers] == [("2024", 2024.0, "year"), ("$5", 5e6, "amount")]
     assert [text[n.start:n.end] for n in numbers] == ["2024", "$5"]
+
+
+def _values(html: str) -> list[tuple[str, float]]:
+    from etl.documents import document_text
+    _, numbers, _ = document_text(html_to_blocks(html))
+    return [(n.raw, n.value) for n in numbers if n.kind != "year"]
+
+
+def test_a_scale_phrase_in_one_columns_own_header_scales_that_column_only():
+    # wmt's share repurchases: only the investment column is in billions
+    values = _values(
+        "<table><tr><td>Fiscal Period</td><td>Total Number of Shares Repurchased</td>"
+        "<td>Average Price Paid per Share</td><td>Total Investment (in billions)</td></tr>"
+        "<tr><td>November</td><td>4,701,501</td><td>$86.55</td><td>$13.1</td></tr></table>")
+    assert values == [("4,701,501", 4701501.0), ("$86.55", 86.55), ("$13.1", 13.1e9)]
+
+
+def test_a_scale_phrase_over_all_columns_or_in_the_label_column_scales_the_whole_table():
+    spanned = _values(  # the phrase in a colspan header: its text stands in the first column only
+        "<table><tr><td></td><td colspan='2'>Year ended (in millions)</td></tr>"
+        "<tr><td></td><td>2024</td><td>2023</td></tr>"
+        "<tr><td>Revenue</td><td>5</td><td>4</td></tr></table>")
+    assert spanned == [("5", 5e6), ("4", 4e6)]
+    corner = _values(
+        "<table><tr><td>(In millions)</td><td>Products</td><td>Services</td></tr>"
+        "<tr><td>Revenue</td><td>5</td><td>4</td></tr></table>")
+    assert corner == [("5", 5e6), ("4", 4e6)]
+    every = _values(
+        "<table><tr><td></td><td>Cost (in millions)</td><td>Value (in millions)</td></tr>"
+        "<tr><td>Land</td><td>5</td><td>4</td></tr></table>")
+    assert every == [("5", 5e6), ("4", 4e6)]
