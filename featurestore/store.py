@@ -161,6 +161,15 @@ class StoreWriter:
         self._ensure_table(t)
         return self._delete_keys_and_insert(t, rows)
 
+    def delete_where(self, table: str | Table, where: str, params: Sequence[Any] = ()) -> int:
+        """Delete the rows matching a SQL condition (with `?` parameters); return how many went."""
+        t = _resolve(table)
+        self._ensure_table(t)
+        con = self._connection()
+        before = con.execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0]
+        con.execute(f"DELETE FROM {_q(t.name)} WHERE {where}", list(params))
+        return before - con.execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0]
+
     def replace_partitions(self, table: str | Table, partition_values: Sequence[str],
                            rows: pa.Table) -> int:
         """Delete every row whose partition column is in `partition_values`, then insert `rows`.

@@ -434,11 +434,16 @@ def test_ingest_over_good_and_bad_files(ray_cluster, big_file, tmp_path):
     second = run_ingest(config)
     # Timeouts are retried (they say nothing about the file itself); every other
     # outcome is skipped, and the store ends the same: no new rows of any kind.
-    timed_out = sum(1 for v in rejects.values() if v == ("parse", "timeout"))
-    assert second.files_seen == n_files and second.skipped_known == n_files - timed_out
-    assert second.filings_written == 0 and second.chunks == 0
-    assert sum(second.rejects.values()) == second.rejects["parse/timeout"] == timed_out
-    assert _counts(store_dir) == counts
+    timed_out = {name for name, v in rejects.items() if v == ("parse", "timeout")}
+    assert second.files_seen == n_files and second.skipped_known == n_files - len(timed_out)
+    assert sum(second.rejects.values()) == second.rejects["parse/timeout"] == len(timed_out) - second.filings_written
+    if second.filings_written == 0:
+        assert second.chunks == 0 and _counts(store_dir) == counts
+    else:  # the giant table timed out under load and parsed on the retry: it moved from rejects to filings
+        now_filed = {Path(r["path"]).name for r in store.read("filings").to_pylist()}
+        now_rejected = {Path(r["path"]).name for r in store.read("rejects").to_pylist()}
+        moved = now_filed - set(filings)
+        assert len(moved) == second.filings_written and moved <= timed_out and not moved & now_rejected
 
 
 @pytest.mark.ray

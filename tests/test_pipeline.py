@@ -79,3 +79,19 @@ def test_same_content_twice_is_one_filing(ray_cluster, corpus, tmp_path):
     shutil.copy(f, b / ("copy-" + f.name))
     s = ingest([a, b], tmp_path / "store")
     assert s.filings_written == 1 and s.duplicates == 1
+
+
+def test_a_file_that_timed_out_and_parses_on_the_retry_leaves_rejects(ray_cluster, corpus, tmp_path):
+    files = sorted(p for p in corpus.iterdir() if p.suffix == ".html")[:2]
+    one = tmp_path / "in"
+    one.mkdir()
+    for f in files:
+        shutil.copy(f, one / f.name)
+    store_dir = tmp_path / "store"
+    first = ingest([one], store_dir, file_timeout_s=1e-4)  # no filing parses in 0.1 ms
+    assert first.filings_written == 0 and first.rejects["parse/timeout"] == 2
+    second = ingest([one], store_dir)
+    assert second.filings_written == 2 and not second.rejects
+    counts = table_counts(store_dir)
+    assert counts["filings"] == 2 and counts["rejects"] == 0  # each file in one place only
+    assert ingest([one], store_dir).skipped_known == 2 and table_counts(store_dir) == counts
