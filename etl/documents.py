@@ -240,7 +240,10 @@ class _DocWriter:
             # A note's later tables often rely on the "(in millions)" said once above.
             ctx = replace(ctx, scale=self.last_scale[1].scale, share_scale=self.last_scale[1].share_scale)
         # A scale said only in some columns' own headers (not in the caption) is theirs alone.
-        column_scales = (_column_scales(grid) if ctx.scale and not table_context(caption, "").scale else None)
+        # (the header scan is cheap and usually empty; the caption is parsed again only when it is not)
+        column_scales = _column_scales(grid) if ctx.scale else None
+        if column_scales is not None and table_context(caption, "").scale:
+            column_scales = None
         column_ctx = ({j: replace(ctx, scale=sc) for j, sc in column_scales.items()}
                       if column_scales is not None else None)
         lines: list[str] = []

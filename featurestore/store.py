@@ -165,10 +165,7 @@ class StoreWriter:
         """Delete the rows matching a SQL condition (with `?` parameters); return how many went."""
         t = _resolve(table)
         self._ensure_table(t)
-        con = self._connection()
-        before = con.execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0]
-        con.execute(f"DELETE FROM {_q(t.name)} WHERE {where}", list(params))
-        return before - con.execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0]
+        return int(self._connection().execute(f"DELETE FROM {_q(t.name)} WHERE {where}", list(params)).fetchone()[0])
 
     def replace_partitions(self, table: str | Table, partition_values: Sequence[str],
                            rows: pa.Table) -> int:

@@ -140,6 +140,14 @@ def test_upsert_matches_null_key_parts(store):
     assert store.count("rejects") == 1
 
 
+def test_delete_where_deletes_matching_rows_and_counts_them(store):
+    store.upsert("filings", filings_rows(["a", "b", "c"]))
+    with store.transaction() as tx:
+        assert tx.delete_where("filings", "list_contains(?, filing_id)", [["a", "c", "zz"]]) == 2
+        assert tx.delete_where("filings", "filing_id = ?", ["nothing"]) == 0
+    assert [r["filing_id"] for r in store.read("filings").to_pylist()] == ["b"]
+
+
 def test_upsert_accepts_reordered_castable_columns(store):
     rows = filings_rows(["a"])
     rows = rows.select(list(reversed(rows.column_names)))
