@@ -144,7 +144,7 @@ def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: N
         parts["agreement"] = agree.detach()
         parts["sigreg"] = reg.detach()
         parts["positive_share"] = positive_share(groups)
-    weight = getattr(cfg, "semantic_weight", 0.0)
+    weight = cfg.semantic_weight
     if weight > 0:
         if teacher is None:
             raise ValueError("semantic_weight > 0 needs the teacher's vectors of the batch's chunks")
