@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                          "python -m jobs.embed --model takes)")
     ap.add_argument("--semantic-loss", default=None, choices=SEMANTIC_LOSSES,
                     help="cosine: vector by vector (same width); relational: the batch's similarity matrix")
+    ap.add_argument("--semantic-sentences", type=int, default=None,
+                    help="single prose sentences of the training chunks anchored per step with the chunks "
+                         "(0: off; needs --semantic-weight > 0)")
     ap.add_argument("--lr", type=float, default=None, help="override the backbone learning rate")
     ap.add_argument("--min-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--max-chunks-per-doc", type=positive_int, default=None)
@@ -94,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                         ("sigreg_lambda", a.sigreg_lambda), ("min_chunks_per_doc", a.min_chunks_per_doc),
                         ("max_chunks_per_doc", a.max_chunks_per_doc), ("min_docs_per_batch", a.min_docs_per_batch),
                         ("semantic_weight", a.semantic_weight), ("semantic_teacher", a.semantic_teacher),
-                        ("semantic_loss", a.semantic_loss), ("lr", a.lr)):
+                        ("semantic_loss", a.semantic_loss), ("semantic_sentences", a.semantic_sentences),
+                        ("lr", a.lr)):
         if value is not None:
             setattr(t, name, value)
     t.__post_init__()  # re-validate the overridden fields

@@ -187,6 +187,7 @@ class MemoryDecoder(nn.Module):
 class EmbedderOutput:
     cls: torch.Tensor       # (B, H) chunk embeddings of the unmasked chunks
     recon: MLMOutput        # the decoder's predictions for the masked copies
+    view_cls: torch.Tensor | None = None  # (V, H) CLS vectors of extra unmasked views (sentence anchors), if given
 
 
 ENCODER_KEYS = ("input_ids", "attention_mask", "num_values", "num_mask")
@@ -214,12 +215,14 @@ class ChunkEmbedder(nn.Module):
         return self.encoder.encode(input_ids, attention_mask, num_values, num_mask)[:, 0]
 
     def forward(self, enc: dict[str, torch.Tensor], dec: dict[str, torch.Tensor],
-                memory: torch.Tensor | None = None) -> EmbedderOutput:
-        """Embed `enc` (unmasked), decode `dec` (masked) from the CLS slots (or from `memory` if given)."""
+                memory: torch.Tensor | None = None, views: dict[str, torch.Tensor] | None = None) -> EmbedderOutput:
+        """Embed `enc` (unmasked), decode `dec` (masked) from the CLS slots (or from `memory` if given);
+        also embed `views` (unmasked, not decoded) when given, inside the same forward for DDP."""
         cls = self.embed(**{k: enc[k] for k in ENCODER_KEYS if k in enc})
         recon = self.decoder(**{k: dec[k] for k in DECODER_KEYS if k in dec},
                              memory=cls if memory is None else memory)
-        return EmbedderOutput(cls, recon)
+        view_cls = None if views is None else self.embed(**{k: views[k] for k in ENCODER_KEYS if k in views})
+        return EmbedderOutput(cls, recon, view_cls)
 
     def new_parameters(self):
         """The modules that are not in the pretrained encoder: slot maps and cross-attention."""

@@ -96,6 +96,10 @@ class EmbedderTrainConfig(TrainConfig):
     semantic_teacher: str = "minilm"   # anything models.embedding_models.load_embedder resolves
     semantic_loss: str = "cosine"      # cosine: 1 - cos(vector, teacher) (same width) | relational: match
                                        # the batch's cosine-similarity matrices (any width)
+    # sentence views: also anchor this many single prose sentences of the training chunks per step (0: off).
+    # The anchor on whole chunks alone does not carry over to sentence-length queries (paraphrase retrieval).
+    semantic_sentences: int = 0
+    semantic_sentence_pool: int = 4096  # distinct sentences drawn once per run (their teacher vectors are cached)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -104,6 +108,12 @@ class EmbedderTrainConfig(TrainConfig):
             raise ValueError(f"semantic_loss={self.semantic_loss!r}; choose one of {SEMANTIC_LOSSES}")
         if self.semantic_weight < 0:
             raise ValueError(f"semantic_weight={self.semantic_weight} must be >= 0 (0: off)")
+        if self.semantic_sentences < 0 or self.semantic_sentence_pool < 1:
+            raise ValueError(f"semantic_sentences={self.semantic_sentences} must be >= 0 and semantic_sentence_pool="
+                             f"{self.semantic_sentence_pool} >= 1")
+        if self.semantic_sentences > 0 and self.semantic_weight <= 0:
+            raise ValueError("semantic_sentences > 0 anchors sentence views to the teacher, which needs "
+                             "semantic_weight > 0")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective={self.objective!r}; choose one of {OBJECTIVES}")
         if not 0 < self.mask_rate_min <= self.mask_rate_max < 1:

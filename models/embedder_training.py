@@ -10,7 +10,9 @@ Per step, each worker takes one document batch (`models.document_batching`:
 unmasked chunks (CLS), masks a copy at a per-example rate drawn from
 U(15%, 85%) with 80/10/10 for text and numbers, decodes it from the CLS
 memory slots, and minimises reconstruction + the embedding term
-(`models.embedding_losses.embedder_loss`). The contrastive term is computed
+(`models.embedding_losses.embedder_loss`); with the semantic anchor on, a few
+single sentences of the training chunks (`models.sentence_views`) are embedded
+in the same forward and anchored with the chunks. The contrastive term is computed
 per worker on its own batch (each batch meets the document guarantee by
 itself; no cross-worker gathering).
 
@@ -51,6 +53,7 @@ from models.number_bins import log_magnitude
 from models.pretraining import (MODEL_DIR, OPTIMIZER_FILE, RUN_CONFIG_FILE, TRAIN_STATE_FILE, ChunkRecord,
                                 Pretrainer, TokenizedCorpus, TrainState, _progress, _seed, read_chunks, report_step,
                                 shard_batches, split_by_company, write_metrics)
+from models.sentence_views import sentence_views
 from models.tokenizer import NumberTokenizer, pad_encodings
 
 INIT_DIR = "init"
@@ -92,13 +95,19 @@ class EmbedderTrainer(Pretrainer):
                  train: TokenizedCorpus, train_docs: np.ndarray, eval_corpus: TokenizedCorpus | None = None,
                  eval_docs: np.ndarray | None = None, *, rank: int = 0, world_size: int = 1,
                  device: torch.device | str = "cpu", wrapped: torch.nn.Module | None = None, verbose: bool = False,
-                 train_teacher: np.ndarray | None = None, eval_teacher: np.ndarray | None = None):
+                 train_teacher: np.ndarray | None = None, eval_teacher: np.ndarray | None = None,
+                 sentences: TokenizedCorpus | None = None, sentence_teacher: np.ndarray | None = None):
         self.tokenizer = tokenizer
         # the semantic anchor's targets: a frozen sentence embedder's vectors of the chunks, row-aligned
         self.train_teacher = train_teacher
         self.eval_teacher = eval_teacher
         if cfg.semantic_weight > 0 and train_teacher is None:
             raise ValueError("semantic_weight > 0 needs train_teacher (teacher_vectors of the training chunks)")
+        # sentence views anchored with the chunks (see models.sentence_views), row-aligned with their teacher
+        self.sentences = sentences
+        self.sentence_teacher = sentence_teacher
+        if cfg.semantic_sentences > 0 and (sentences is None or sentence_teacher is None or not len(sentences)):
+            raise ValueError("semantic_sentences > 0 needs sentences (tokenized sentence views) and sentence_teacher")
         self.train_docs = np.asarray(train_docs, dtype=np.int64)
         self.eval_docs = None if eval_docs is None else np.asarray(eval_docs, dtype=np.int64)
         self.verbose = verbose
@@ -143,20 +152,33 @@ class EmbedderTrainer(Pretrainer):
             return None
         return torch.as_tensor(teacher[list(indices)], dtype=torch.float32, device=self.device)
 
+    def sentence_batch(self) -> tuple[dict[str, torch.Tensor] | None, torch.Tensor | None]:
+        """This step's sentence views (padded) and their teacher vectors; (None, None) when off."""
+        k = self.cfg.semantic_sentences
+        if k <= 0:
+            return None, None
+        rng = np.random.default_rng(_seed(self.cfg.seed, "views", self.state.step, self.rank))
+        pick = rng.choice(len(self.sentences), size=min(k, len(self.sentences)), replace=False).tolist()
+        views = pad_encodings([self.sentences.encoding(i) for i in pick], self.tokenizer.pad_token_id)
+        teacher = torch.as_tensor(self.sentence_teacher[pick], dtype=torch.float32, device=self.device)
+        return self._to_device(views), teacher
+
     # -- training ----------------------------------------------------------
 
     def train_step(self) -> dict[str, float]:
         epoch, index, indices = self._next_indices()
         enc, dec, groups = self.make_pair(self.train_corpus, self.train_docs, indices,
                                           _seed(self.cfg.seed, "mask", epoch, index, self.rank))
+        views, view_teacher = self.sentence_batch()
         torch.manual_seed(_seed(self.cfg.seed, "dropout", self.state.step, self.rank))
         self.set_lr()
         self.net.train()
         with self._autocast():
-            out = self.net(enc, dec)
+            out = self.net(enc, dec, views=views)
             parts = embedder_loss(out.recon, out.cls, groups, self.cfg, self.model.decoder.lm.config.number,
                                   _seed(self.cfg.seed, "sigreg", self.state.step),
-                                  teacher=self._teacher_rows(self.train_teacher, indices))
+                                  teacher=self._teacher_rows(self.train_teacher, indices),
+                                  view_cls=out.view_cls, view_teacher=view_teacher)
         parts["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -318,10 +340,12 @@ def embedder_train_loop(config: dict[str, Any]) -> None:
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_chunk_embedder_model(config["init_dir"], device)
     wrapped = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": False})
-    train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher = ray.get(config["corpus"])
+    (train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher, sentences,
+     sentence_teacher) = ray.get(config["corpus"])
     trainer = EmbedderTrainer(model, cfg, tokenizer, train_corpus, train_docs, eval_corpus, eval_docs, rank=rank,
                               world_size=world, device=device, wrapped=wrapped, verbose=config.get("progress", True),
-                              train_teacher=train_teacher, eval_teacher=eval_teacher)
+                              train_teacher=train_teacher, eval_teacher=eval_teacher, sentences=sentences,
+                              sentence_teacher=sentence_teacher)
     restore(trainer, config)
     bar = _progress(cfg.max_steps, trainer.state.step, config.get("progress", True) and rank == 0)
     if bar is not None:
@@ -412,18 +436,32 @@ def teacher_vectors(chunks: Sequence[ChunkRecord], teacher: str, cache_dir: Path
     The cache is keyed by the teacher's model version and the chunk ids, so a resumed run reuses it and
     a different teacher or store recomputes it.
     """
+    return _cached_teacher(teacher, store, cache_dir, [c.chunk_id for c in chunks], f"{len(chunks)} chunks",
+                           lambda e: e.embed_encodings(e.encode([c.text for c in chunks], [c.numbers for c in chunks])),
+                           progress)
+
+
+def sentence_teacher_vectors(sentences: Sequence[str], teacher: str, cache_dir: Path, store=None,
+                             progress: bool = True) -> np.ndarray:
+    """(n, D) teacher vectors of plain-text sentence views, cached like `teacher_vectors` (keyed by the text)."""
+    return _cached_teacher(teacher, store, cache_dir, ["sentences", *sentences], f"{len(sentences)} sentence views",
+                           lambda e: e.embed_encodings(e.encode_free_text(list(sentences))), progress)
+
+
+def _cached_teacher(teacher: str, store, cache_dir: Path, key_parts: Sequence[str], what: str, embed,
+                    progress: bool) -> np.ndarray:
     import hashlib
 
     from models.embedding_models import load_embedder
 
     embedder = load_embedder(teacher, store)
-    key = hashlib.sha256("\n".join([embedder.model_version, *(c.chunk_id for c in chunks)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([embedder.model_version, *key_parts]).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{key}.npy"
     if path.is_file():
         return np.load(path)
     if progress:
-        print(f"semantic anchor: embedding {len(chunks)} chunks with the teacher {embedder.model_version}", flush=True)
-    vectors = embedder.embed_encodings(embedder.encode([c.text for c in chunks], [c.numbers for c in chunks]))
+        print(f"semantic anchor: embedding {what} with the teacher {embedder.model_version}", flush=True)
+    vectors = embed(embedder)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
@@ -446,11 +484,19 @@ def prepare_embedder_data(job: EmbedderJob) -> tuple[Path, NumberTokenizer, tupl
     tokenizer = NumberTokenizer.load(init_dir / "tokenizer")
     train_corpus, train_docs = tokenize_with_docs(tokenizer, train)
     eval_corpus, eval_docs = tokenize_with_docs(tokenizer, held)
-    train_teacher = eval_teacher = None
+    train_teacher = eval_teacher = sentences = sentence_teacher = None
+    views: list[str] = []
     if cfg.semantic_weight > 0:
         cache = Path(job.out) / TEACHER_DIR
         train_teacher = teacher_vectors(train, cfg.semantic_teacher, cache, job.store, job.progress)
         eval_teacher = teacher_vectors(held, cfg.semantic_teacher, cache, job.store, job.progress) if held else None
+    if cfg.semantic_sentences > 0:
+        views = sentence_views([c.text for c in train], limit=cfg.semantic_sentence_pool, seed=cfg.seed)
+        if not views:
+            raise ValueError("semantic_sentences > 0, but the training chunks hold no prose sentence to anchor")
+        sentence_teacher = sentence_teacher_vectors(views, cfg.semantic_teacher, Path(job.out) / TEACHER_DIR,
+                                                    job.store, job.progress)
+        sentences = TokenizedCorpus.from_encodings(tokenizer.encode_texts(views))
     plan = document_batches(train_docs, train_corpus.lengths, cfg.token_budget, cfg.min_chunks_per_doc,
                             cfg.max_chunks_per_doc, cfg.min_docs_per_batch, np.random.default_rng(cfg.seed),
                             cfg.length_bucket)
@@ -466,8 +512,9 @@ def prepare_embedder_data(job: EmbedderJob) -> tuple[Path, NumberTokenizer, tupl
     }
     if cfg.semantic_weight > 0:
         report["semantic_anchor"] = {"teacher": cfg.semantic_teacher, "weight": cfg.semantic_weight,
-                                     "loss": cfg.semantic_loss, "dim": int(train_teacher.shape[1])}
-    data = (train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher)
+                                     "loss": cfg.semantic_loss, "dim": int(train_teacher.shape[1]),
+                                     "sentences_per_step": cfg.semantic_sentences, "sentence_pool": len(views)}
+    data = (train_corpus, train_docs, eval_corpus, eval_docs, train_teacher, eval_teacher, sentences, sentence_teacher)
     return init_dir, tokenizer, data, report
 
 

@@ -124,9 +124,12 @@ def semantic_anchor(embeddings: torch.Tensor, teacher: torch.Tensor, kind: str =
 
 
 def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: NumberConfig,
-                  sigreg_seed: int, teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  sigreg_seed: int, teacher: torch.Tensor | None = None, view_cls: torch.Tensor | None = None,
+                  view_teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Reconstruction (an `MLMOutput` of the decoder) plus the embedding term of `cfg.objective`, plus
     `cfg.semantic_weight` times the semantic anchor to `teacher` (the teacher's vectors of these chunks).
+    Sentence views (`view_cls`, with their teacher vectors `view_teacher`) join the anchor's batch:
+    one anchor over chunks and views together, so a relational anchor also relates views to chunks.
 
     `cfg` is an `EmbedderTrainConfig`; returns `loss` and detached parts for logging.
     """
@@ -148,7 +151,13 @@ def embedder_loss(recon, cls: torch.Tensor, groups: torch.Tensor, cfg, number: N
     if weight > 0:
         if teacher is None:
             raise ValueError("semantic_weight > 0 needs the teacher's vectors of the batch's chunks")
-        anchor = semantic_anchor(cls, teacher, cfg.semantic_loss)
+        if view_cls is not None and view_cls.shape[0]:
+            if view_teacher is None:
+                raise ValueError("sentence views need the teacher's vectors of the views (view_teacher)")
+            anchor = semantic_anchor(torch.cat([cls, view_cls]), torch.cat([teacher, view_teacher]),
+                                     cfg.semantic_loss)
+        else:
+            anchor = semantic_anchor(cls, teacher, cfg.semantic_loss)
         total = total + weight * anchor
         parts["semantic"] = anchor.detach()
     parts["reconstruction"] = parts["loss"].detach()

@@ -18,7 +18,8 @@ from models.embedder import (CrossAttention, MemorySlots, build_chunk_embedder, 
                              load_chunk_embedder, load_chunk_embedder_model, save_chunk_embedder,
                              truncated_backbone_config)
 from models.embedder_config import ChunkEmbedderConfig, EmbedderTrainConfig, EmbeddingPreset, tiny
-from models.embedder_training import EmbedderJob, EmbedderTrainer, teacher_vectors, tokenize_with_docs
+from models.embedder_training import (EmbedderJob, EmbedderTrainer, sentence_teacher_vectors, teacher_vectors,
+                                      tokenize_with_docs)
 from models.encoder import NumberAwareEncoder
 from models.model_files import build_encoder, save_encoder
 from models.tokenizer import NumberTokenizer
@@ -244,6 +245,44 @@ def test_semantic_anchor_pulls_the_vectors_toward_minilms_geometry(tokenizer, ch
     steps = [t.train_step()["semantic"] for _ in range(40)]
     assert np.mean(steps[-8:]) < 0.7 * np.mean(steps[:8])
     assert math.isfinite(t.evaluate()["eval_semantic"])
+
+
+def test_sentence_views_are_anchored_with_the_chunks(tokenizer, chunks, tmp_path):
+    """Single sentences of the training chunks, anchored to the real MiniLM: their own anchor falls as it trains."""
+    from models.embedding_losses import semantic_anchor
+    from models.pretraining import TokenizedCorpus
+    from models.sentence_views import sentence_views
+    from models.tokenizer import pad_encodings
+
+    views = sentence_views([c.text for c in chunks], limit=64)
+    assert len(views) == 64
+    view_teacher = sentence_teacher_vectors(views, "minilm", tmp_path / "teacher", progress=False)
+    assert view_teacher.shape == (64, 384)
+    assert np.array_equal(sentence_teacher_vectors(views, "minilm", tmp_path / "teacher", progress=False),
+                          view_teacher) and len(list((tmp_path / "teacher").glob("*.npy"))) == 1
+    sentences = TokenizedCorpus.from_encodings(tokenizer.encode_texts(views))
+    cfg = train_config(semantic_weight=20.0, semantic_loss="relational", contrastive_weight=0.0,
+                       semantic_sentences=16)
+    emb = build_chunk_embedder(ChunkEmbedderConfig("t", decoder_layers=1), tiny_encoder(tokenizer), seed=0)
+    corpus, docs = tokenize_with_docs(tokenizer, chunks)
+    teacher = teacher_vectors(chunks, "minilm", tmp_path / "teacher", progress=False)
+    with pytest.raises(ValueError, match="sentences"):
+        EmbedderTrainer(emb, cfg, tokenizer, corpus, docs, train_teacher=teacher)
+
+    def views_anchor() -> float:  # the anchor over all 64 views at once
+        batch = pad_encodings([sentences.encoding(i) for i in range(64)], tokenizer.pad_token_id)
+        with torch.no_grad():
+            z = emb.embed(batch["input_ids"], batch["attention_mask"], batch["num_values"])
+        return float(semantic_anchor(z, torch.as_tensor(view_teacher), "relational"))
+
+    t = EmbedderTrainer(emb, cfg, tokenizer, corpus, docs, train_teacher=teacher, sentences=sentences,
+                        sentence_teacher=view_teacher)
+    views_batch, _ = t.sentence_batch()
+    assert views_batch["input_ids"].shape[0] == 16
+    before = views_anchor()
+    for _ in range(30):
+        t.train_step()
+    assert views_anchor() < 0.7 * before  # 0.63 -> 0.27 when written
 
 
 def test_sigreg_objective_trains(tokenizer, chunks):

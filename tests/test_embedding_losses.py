@@ -142,3 +142,23 @@ def test_embedder_loss_adds_the_weighted_semantic_anchor():
     with pytest.raises(ValueError, match="semantic_loss"):
         EmbedderTrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
                             semantic_loss="l2")
+
+
+def test_sentence_views_join_the_anchors_batch():
+    cfg = EmbedderTrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
+                              semantic_weight=0.5, semantic_loss="relational")
+    cls = torch.tensor(X, dtype=torch.float32)
+    teacher = torch.tensor(X[::-1].copy(), dtype=torch.float32)
+    views, view_teacher = torch.randn(3, cls.shape[1], generator=torch.Generator().manual_seed(1)), teacher[:3]
+    groups = torch.tensor([0, 0, 1, 1])
+    parts = embedder_loss(fake_decoder_output(), cls, groups, cfg, NumberConfig(n_bins=16), 5, teacher=teacher,
+                          view_cls=views, view_teacher=view_teacher)
+    joint = float(semantic_anchor(torch.cat([cls, views]), torch.cat([teacher, view_teacher]), "relational"))
+    assert float(parts["semantic"]) == pytest.approx(joint)
+    assert joint != pytest.approx(float(semantic_anchor(cls, teacher, "relational")))
+    with pytest.raises(ValueError, match="view_teacher"):
+        embedder_loss(fake_decoder_output(), cls, groups, cfg, NumberConfig(n_bins=16), 5, teacher=teacher,
+                      view_cls=views)
+    with pytest.raises(ValueError, match="semantic_weight"):
+        EmbedderTrainConfig(max_steps=1, lr=1e-3, number_lr=1e-3, token_budget=64, warmup_steps=0,
+                            semantic_sentences=8)
