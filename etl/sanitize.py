@@ -205,10 +205,13 @@ def _span(value: str | None) -> int:
         return 1
 
 
-def _table_rows(table: LexborNode) -> list[list[RawCell]]:
+def _table_rows(table: LexborNode, nested: bool | None = None) -> list[list[RawCell]]:
+    """Rows of cells of one table. `nested`: whether a table sits inside it (the
+    caller may know; else a css query finds out)."""
     rows: list[list[RawCell]] = []
-    # css() includes the node itself: more than one table means nested ones
-    nested = len(table.css("table")) > 1
+    if nested is None:
+        # css() includes the node itself: more than one table means nested ones
+        nested = len(table.css("table")) > 1
     for tr in table.css("tr"):
         # Rows of nested tables belong to their own (flattened) cell text.
         if nested:
@@ -236,16 +239,25 @@ def _closest_table(node: LexborNode) -> LexborNode | None:
 
 
 def _extract_tables(tables: list[LexborNode]) -> list[list[list[str]]]:
+    """`tables`: every table of the tree, in document order."""
     grids: list[list[list[str]]] = []
     outer = []
+    # mem_ids of the outer tables that hold a nested one: known from the nested
+    # tables' ancestors, which spares a css("table") query per table
+    holding: set[int] = set()
     for t in tables:
-        if _closest_table(t) is None:
+        owner = _closest_table(t)
+        if owner is None:
             outer.append(t)
         else:  # a nested table flattens into its cell: keep its cells apart
             for cell in t.css("td,th"):
                 cell.insert_after(" ")
+            up = _closest_table(owner)
+            while up is not None:
+                owner, up = up, _closest_table(up)
+            holding.add(owner.mem_id)
     for table in outer:
-        grid = build_grid(_table_rows(table))
+        grid = build_grid(_table_rows(table, table.mem_id in holding))
         table.replace_with(f"{BLOCK}{TABLE_MARK}{len(grids)}{TABLE_MARK}{BLOCK}")
         grids.append(grid)
     return grids

@@ -142,14 +142,20 @@ def build_grid(rows: list[list[RawCell]]) -> list[list[str]]:
         if keep[c]:
             kept_index[c] = n_kept
             n_kept += 1
+    # next_kept[c]: the kept index of the first kept column at or after c. Every
+    # cell's span holds a kept column (see above), so for a cell at `col` this is
+    # the first kept column of its span: one lookup instead of a scan per wide cell.
+    next_kept = [-1] * width
+    following = -1
+    for c in range(width - 1, -1, -1):
+        if keep[c]:
+            following = kept_index[c]
+        next_kept[c] = following
 
     # Each cell's text stands in its first kept column, on every row it spans.
     lines: list[list[str] | None] = [None] * len(rows)
     for text, row, col, colspan, rowspan in nonempty:
-        if colspan == 1:
-            first = kept_index[col]
-        else:
-            first = next(kept_index[c] for c in range(col, min(col + colspan, width)) if keep[c])
+        first = next_kept[col]
         for r in range(row, row + rowspan):
             line = lines[r]
             if line is None:

@@ -289,3 +289,101 @@ def test_block_marks_equal_the_substitutions_on_random_tag_soup():
     for _ in range(3000):
         html = "".join(rng.choice(bits + names) for _ in range(rng.randint(1, 14)))
         assert _mark_blocks_in_source(html) == _marks_reference(html), html
+
+
+# --- round 3: date gate, table grids and nested tables -------------------------
+
+def test_dates_need_a_comma_year_so_it_may_gate_the_month_scan():
+    """find_numbers looks for month names only in text with a ", <year>": every
+    date _find_dates returns starts from one, so the gate drops no date."""
+    from etl.numbers import _COMMA_YEAR_RE, _find_dates
+
+    bits = ["January", "Sept", "Dec.", " ", "  ", ",", ", ", "28", "1", "2024", "1999", "20245", "x", "\n", "May"]
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice(bits) for _ in range(rng.randint(1, 10)))
+        if _COMMA_YEAR_RE.search(text) is None:
+            assert _find_dates(text) == [], text
+    text = "On September 28, 2024 and Dec. 1, 1999, but not Jan 2024 or 2024, May"
+    assert [n.raw for n in find_numbers(text) if n.kind == "date"] == ["September 28, 2024", "Dec. 1, 1999"]
+
+
+def _build_grid_reference(rows):
+    """build_grid as it was: a wide cell's first kept column found by a scan of its span."""
+    from etl.tables import MAX_GRID_CELLS, _has_visible_text, _merge_symbols, _place
+
+    rows = [r for r in rows if r]
+    if not rows:
+        return []
+    placed, width = _place(rows)
+    if width * len(rows) > MAX_GRID_CELLS:
+        return [[" ".join(c[0] for c in row)] for row in placed if row]
+    for row in placed:
+        if len(row) > 1:
+            _merge_symbols(row)
+    nonempty = [cell for row in placed for cell in row if _has_visible_text(cell[0])]
+    keep = [False] * width
+    wide = []
+    for cell in nonempty:
+        if cell[3] == 1:
+            keep[cell[2]] = True
+        else:
+            wide.append(cell)
+    for cell in wide:
+        if not any(keep[cell[2]:cell[2] + cell[3]]):
+            keep[cell[2]] = True
+    kept_index, n_kept = [-1] * width, 0
+    for c in range(width):
+        if keep[c]:
+            kept_index[c] = n_kept
+            n_kept += 1
+    lines = [None] * len(rows)
+    for text, row, col, colspan, rowspan in nonempty:
+        first = next(kept_index[c] for c in range(col, min(col + colspan, width)) if keep[c])
+        for r in range(row, row + rowspan):
+            if lines[r] is None:
+                lines[r] = [""] * n_kept
+            if not lines[r][first]:
+                lines[r][first] = text.strip()
+    return [line for line in lines if line is not None]
+
+
+def test_build_grid_first_kept_column_lookup_equals_the_span_scan():
+    from etl.tables import build_grid
+
+    texts = ["", "", "", "x", "12", "$", ")", "%", "Label", "\x016|\x02\x03", "\x010|\x025\x03"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        rows = [[(rng.choice(texts), rng.choice([1, 1, 1, 2, 3, 0, 5]), rng.choice([1, 1, 1, 2, 0, 4]))
+                 for _ in range(rng.randint(0, 6))] for _ in range(rng.randint(0, 6))]
+        assert build_grid([list(r) for r in rows]) == _build_grid_reference([list(r) for r in rows]), rows
+
+
+def test_tables_told_of_nested_tables_equal_tables_that_query_for_them():
+    """_extract_tables tells _table_rows which outer tables hold a nested one; the
+    css query it replaces must give the same rows on nested, doubly nested and
+    sibling tables."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from etl.sanitize import _closest_table, _extract_tables, _table_rows
+    from etl.tables import build_grid
+
+    html = ("<table><tr><td>a</td><td><table><tr><td>in1</td><td><table><tr><td>deep</td></tr></table></td>"
+            "</tr></table></td></tr><tr><td>b</td><td>2</td></tr></table><p>mid</p>"
+            "<table><tr><td colspan=2>flat</td></tr><tr><td>1</td><td>2</td></tr></table>"
+            "<div><table><tr><th>h</th></tr><tr><td><div><table><tr><td>x</td></tr></table></div></td></tr>"
+            "</table></div>")
+
+    def reference(tree):
+        tables = tree.css("table")
+        outer = [t for t in tables if _closest_table(t) is None]
+        for t in tables:
+            if _closest_table(t) is not None:
+                for cell in t.css("td,th"):
+                    cell.insert_after(" ")
+        return [build_grid(_table_rows(t)) for t in outer]
+
+    want = reference(LexborHTMLParser(html))
+    got = _extract_tables(LexborHTMLParser(html).css("table"))
+    assert got == want
+    assert got[0][0] == ["a", "in1 deep"] and got[1] == [["flat", ""], ["1", "2"]]
