@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
     ap.add_argument("--sigreg-lambda", type=float, default=None)
     ap.add_argument("--semantic-weight", type=float, default=None,
                     help="weight of the semantic anchor: keep chunk vectors near a frozen sentence embedder's "
-                         "(0: off; the minilm preset's default keeps MiniLM's paraphrase semantics)")
+                         "(0: off; the minilm preset anchors to MiniLM by default, weight 10)")
     ap.add_argument("--semantic-teacher", default=None,
                     help="the frozen sentence embedder of the anchor (default minilm; any name or folder "
                          "python -m jobs.embed --model takes)")
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                     help="cosine: vector by vector (same width); relational: the batch's similarity matrix")
     ap.add_argument("--semantic-sentences", type=int, default=None,
                     help="single prose sentences of the training chunks anchored per step with the chunks "
-                         "(0: off; needs --semantic-weight > 0)")
+                         "(0: off; needs --semantic-weight > 0; the minilm preset's default is 32)")
     ap.add_argument("--lr", type=float, default=None, help="override the backbone learning rate")
     ap.add_argument("--min-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--max-chunks-per-doc", type=positive_int, default=None)
