@@ -131,16 +131,32 @@ def _mark_inline(tree: LexborHTMLParser) -> list[LexborNode]:
             tables.append(n)
         if tag != "ix:nonfraction" and _PAGE_BREAK_STYLE.search(n.attributes.get("style") or ""):
             breaks.append(n)
-    for n in reversed(facts):
-        a = n.attributes
-        text = visible(n.text(deep=True) or "")  # a nested fact's marker is dropped
-        n.replace_with(f"\x01{a.get('scale') or 0}|{a.get('format') or ''}\x02{text}\x03")
-    for n in breaks:
-        n.insert_after(PAGE_BREAK)
+    # Footnote marks go first, so a mark inside a fact ("1,234<sup>(1)</sup>")
+    # is not read as part of its value.
     for n in sups:
         if _FOOTNOTE_MARK.match((n.text() or "").strip()):
             n.decompose()
+    for n in reversed(facts):
+        text = n.text(deep=True) or ""
+        if BLOCK in text or _holds_table(n):
+            # Invalid inline XBRL (a fact's content is text): a fact wrapped
+            # around blocks or a table is left as ordinary content, so its
+            # cells and paragraphs stay apart instead of fusing into one value.
+            continue
+        a = n.attributes
+        text = visible(text)  # a nested fact's marker is dropped
+        n.replace_with(f"\x01{a.get('scale') or 0}|{a.get('format') or ''}\x02{text}\x03")
+    for n in breaks:
+        n.insert_after(PAGE_BREAK)
     return tables
+
+
+def _holds_table(fact: LexborNode) -> bool:
+    """Whether a fact element wraps a table (almost every fact is one text node)."""
+    child = fact.child
+    if child is not None and child.next is None and child.tag == "-text":
+        return False
+    return fact.css_first("table") is not None
 
 
 def _mark_blocks_in_source(html: str, low: str | None | NotGiven = NOT_GIVEN) -> str:

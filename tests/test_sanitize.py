@@ -68,3 +68,31 @@ def test_nested_inline_xbrl_facts_keep_one_clean_number():
     text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
     assert text == "300,000 shares authorized"
     assert [(n.raw, n.value) for n in numbers] == [("300,000", 300_000e6)]
+
+
+def test_a_table_wrapped_in_a_fact_keeps_its_cells_apart():
+    # Invalid inline XBRL (a fact's content is text), but a parser meets it: the table
+    # must survive as a table, not fuse its cells into one value "78".
+    body = ("<p>Before</p><ix:nonFraction name='a' scale='0' contextRef='c'><table>"
+            "<tr><td>Revenue</td><td>7</td></tr><tr><td>Cost</td><td>8</td></tr></table></ix:nonFraction>"
+            "<p>After</p>")
+    blocks = html_to_blocks(f"<html><body>{body}</body></html>")
+    assert [type(b) for b in blocks] == [TextBlock, TableBlock, TextBlock]
+    assert blocks[1].grid == [["Revenue", "7"], ["Cost", "8"]]
+    text, numbers, _ = document_text(blocks)
+    assert [n.value for n in numbers] == [7, 8]
+    assert "\x03" not in text and "\x01" not in text
+
+
+def test_a_fact_wrapped_around_paragraphs_leaves_them_as_paragraphs():
+    body = "<ix:nonFraction name='a' scale='3' contextRef='c'><div>7</div><div>8</div></ix:nonFraction><p>After</p>"
+    blocks = html_to_blocks(f"<html><body>{body}</body></html>")
+    assert [b.text for b in blocks] == ["7", "8", "After"]
+
+
+def test_a_footnote_mark_inside_a_fact_is_not_part_of_its_value():
+    body = ("<p>Revenue <ix:nonFraction name='a' scale='6' contextRef='c'>1,234<sup>(1)</sup></ix:nonFraction>"
+            " in total</p>")
+    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    assert text == "Revenue 1,234 in total"
+    assert [(n.raw, n.value) for n in numbers] == [("1,234", 1234e6)]
