@@ -211,11 +211,14 @@ def tiny() -> EmbeddingPreset:
 
 
 def minilm() -> EmbeddingPreset:
-    """For the MiniLM encoder (6 x 384): a 2-layer decoder, a 4-layer aggregator."""
+    """For the MiniLM encoder (6 x 384): a 1-layer decoder, a 4-layer aggregator."""
     return EmbeddingPreset(
-        embedder=ChunkEmbedderConfig(name="minilm", decoder_layers=2),
+        # a 1-layer decoder: the 2-layer one nearly ignored the bottleneck (probe text accuracy with the true
+        # CLS vs another chunk's 12.2 vs 11.9%; 1 layer: 8.2 vs 5.4%), and on the real 10-Ks it gave equal
+        # paraphrase recall, better numeric ordering and faster steps (README: 0.948/0.988 vs 0.948/0.975)
+        embedder=ChunkEmbedderConfig(name="minilm", decoder_layers=1),
         # the semantic anchor on by default: MiniLM's own vectors (same width, cosine) are the teacher, and
-        # without them the CLS loses paraphrase semantics (README: recall@1 0.854 without, 0.948 with these)
+        # without them the CLS loses paraphrase semantics (README: recall@1 0.854 without, 0.948-0.990 with)
         embedder_train=EmbedderTrainConfig(max_steps=3000, lr=5e-5, number_lr=5e-4, token_budget=16384,
                                            warmup_steps=200, eval_every=250, checkpoint_every=500, log_every=20,
                                            semantic_weight=10.0, semantic_sentences=32),
