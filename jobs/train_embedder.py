@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                     help="single prose sentences of the training chunks anchored per step with the chunks "
                          "(0: off; needs --semantic-weight > 0; the minilm preset's default is 32)")
     ap.add_argument("--lr", type=float, default=None, help="override the backbone learning rate")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="initialisation, batch order, masks, sentence views (another seed measures the run-to-run "
+                         "spread)")
     ap.add_argument("--min-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--max-chunks-per-doc", type=positive_int, default=None)
     ap.add_argument("--min-docs-per-batch", type=positive_int, default=None)
@@ -98,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmbedderJob, int | None]:
                         ("max_chunks_per_doc", a.max_chunks_per_doc), ("min_docs_per_batch", a.min_docs_per_batch),
                         ("semantic_weight", a.semantic_weight), ("semantic_teacher", a.semantic_teacher),
                         ("semantic_loss", a.semantic_loss), ("semantic_sentences", a.semantic_sentences),
-                        ("lr", a.lr)):
+                        ("lr", a.lr), ("seed", a.seed)):
         if value is not None:
             setattr(t, name, value)
     t.__post_init__()  # re-validate the overridden fields

@@ -348,8 +348,9 @@ def test_train_embedder_job_on_ray_train(ray_cluster, filings, tokenizer, tmp_pa
     store = tmp_path / "store"
     write_store(store, parsed_filings(3))  # 3 companies: one is held out
     job, _ = parse_args(["--store", str(store), "--out", str(tmp_path / "run"), "--init", "unused",
-                         "--objective", "sigreg", "--decoder-layers", "1", "--max-steps", "3"])
+                         "--objective", "sigreg", "--decoder-layers", "1", "--max-steps", "3", "--seed", "7"])
     assert job.preset.embedder_train.objective == "sigreg" and job.preset.embedder.decoder_layers == 1
+    assert job.preset.embedder_train.seed == 7
     job = EmbedderJob(store=store, out=tmp_path / "run", preset=small_embedding_preset(4),
                       init=saved_encoder_run(tokenizer, tmp_path / "pre"), workers=2, cpus_per_worker=0.5,
                       progress=False)
