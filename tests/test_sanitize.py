@@ -5,6 +5,10 @@ from etl.documents import document_text
 from etl.sanitize import TableBlock, TextBlock, html_to_blocks
 
 
+def blocks_of(body: str) -> list:
+    return html_to_blocks(f"<html><body>{body}</body></html>")
+
+
 def text_of(body: str) -> str:
     return document_text(html_to_blocks(f"<html><head><title>T</title></head><body>{body}</body></html>"))[0]
 
@@ -57,7 +61,7 @@ def test_uppercase_old_html():
 def test_inline_xbrl_values_become_hinted_numbers():
     body = ("<p>Revenue was $<ix:nonFraction name='us-gaap:Revenues' scale='9' contextRef='c'>2.3</ix:nonFraction>"
             " billion.</p>")
-    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    text, numbers, _ = document_text(blocks_of(body))
     assert text == "Revenue was $2.3 billion."
     assert [(n.raw, n.value) for n in numbers] == [("$2.3 billion", 2.3e9)]
 
@@ -65,7 +69,7 @@ def test_inline_xbrl_values_become_hinted_numbers():
 def test_nested_inline_xbrl_facts_keep_one_clean_number():
     body = ("<p><ix:nonFraction name='a' scale='6' contextRef='c1'><ix:nonFraction name='a' scale='6' "
             "contextRef='c2'>300,000</ix:nonFraction></ix:nonFraction> shares authorized</p>")
-    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    text, numbers, _ = document_text(blocks_of(body))
     assert text == "300,000 shares authorized"
     assert [(n.raw, n.value) for n in numbers] == [("300,000", 300_000e6)]
 
@@ -76,7 +80,7 @@ def test_a_table_wrapped_in_a_fact_keeps_its_cells_apart():
     body = ("<p>Before</p><ix:nonFraction name='a' scale='0' contextRef='c'><table>"
             "<tr><td>Revenue</td><td>7</td></tr><tr><td>Cost</td><td>8</td></tr></table></ix:nonFraction>"
             "<p>After</p>")
-    blocks = html_to_blocks(f"<html><body>{body}</body></html>")
+    blocks = blocks_of(body)
     assert [type(b) for b in blocks] == [TextBlock, TableBlock, TextBlock]
     assert blocks[1].grid == [["Revenue", "7"], ["Cost", "8"]]
     text, numbers, _ = document_text(blocks)
@@ -86,13 +90,13 @@ def test_a_table_wrapped_in_a_fact_keeps_its_cells_apart():
 
 def test_a_fact_wrapped_around_paragraphs_leaves_them_as_paragraphs():
     body = "<ix:nonFraction name='a' scale='3' contextRef='c'><div>7</div><div>8</div></ix:nonFraction><p>After</p>"
-    blocks = html_to_blocks(f"<html><body>{body}</body></html>")
+    blocks = blocks_of(body)
     assert [b.text for b in blocks] == ["7", "8", "After"]
 
 
 def test_a_footnote_mark_inside_a_fact_is_not_part_of_its_value():
     body = ("<p>Revenue <ix:nonFraction name='a' scale='6' contextRef='c'>1,234<sup>(1)</sup></ix:nonFraction>"
             " in total</p>")
-    text, numbers, _ = document_text(html_to_blocks(f"<html><body>{body}</body></html>"))
+    text, numbers, _ = document_text(blocks_of(body))
     assert text == "Revenue 1,234 in total"
     assert [(n.raw, n.value) for n in numbers] == [("1,234", 1234e6)]
